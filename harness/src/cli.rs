@@ -1,0 +1,399 @@
+//! The `firedrill` command line: parses arguments, wires the library together, and maps
+//! every outcome to a documented exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::cluster;
+use crate::images::{self, Recipes};
+use crate::plan::Plan;
+use crate::run::{self, RunError, RunOptions};
+use crate::summary::Verdict;
+use crate::yaml::Diagnostic;
+
+/// Exit codes, stable and documented in the README.
+pub mod exit {
+    /// Every verdict passed.
+    pub const PASS: u8 = 0;
+    /// A verdict failed (a step, an SLO, lost writes, bad reads, a check).
+    pub const VERDICT_FAILED: u8 = 1;
+    /// Invalid input: nothing was started.
+    pub const INVALID_INPUT: u8 = 2;
+    /// Infrastructure: no Docker daemon, an image that cannot be built, a port in use…
+    pub const INFRASTRUCTURE: u8 = 3;
+    /// Interrupted by Ctrl-C or SIGTERM (after cleaning up).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "firedrill",
+    version,
+    about = "Proves operator runbooks work: runs a procedure against a real cluster under load and judges it.",
+    after_help = "Exit codes: 0 all verdicts passed · 1 a verdict failed · 2 invalid input (nothing started) · 3 infrastructure problem · 130 interrupted.\n\nExamples:\n  firedrill run scenarios/                      every scenario in the directory\n  firedrill run scenarios/rolling-upgrade.yaml --seed 42 --keep\n  firedrill validate scenarios/ scenarios/sabotage/\n  firedrill clean"
+)]
+pub struct Cli {
+    /// More detail on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios (files, or directories of *.yaml files), one after another.
+    #[command(
+        after_help = "Example:\n  firedrill run scenarios/rolling-upgrade.yaml --seed 7 --out /tmp/drill"
+    )]
+    Run {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Artifacts directory (default: reports/<scenario>/<timestamp>/); with several
+        /// scenarios, one subdirectory per scenario.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed for the load's operation sequence; printed and stored in every report.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Leave the cluster running afterwards for a post-mortem (`firedrill clean` removes it).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Check scenario files (and the compose files and profiles they use) without starting anything.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the scenarios found, with their descriptions.
+    List {
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+    /// Build images offline from their recipes.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Remove every container, network and volume firedrill created, including kept clusters
+    /// and what killed runs left behind.
+    Clean,
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build every image of the recipes file that is missing (all of them with --force).
+    Build {
+        #[arg(long, default_value = "compose/images/recipes.yaml")]
+        recipes: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub async fn main(cli: Cli) -> ExitCode {
+    init_tracing(cli.verbose);
+    let code = match cli.command {
+        Command::Validate { paths } => validate(&paths),
+        Command::List { paths } => list(&paths),
+        Command::Run {
+            paths,
+            out,
+            seed,
+            keep,
+        } => run_all(&paths, out, seed, keep).await,
+        Command::Images {
+            command: ImagesCommand::Build { recipes, force },
+        } => build_images(&recipes, force).await,
+        Command::Clean => clean().await,
+    };
+    ExitCode::from(code)
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,goose=error",
+        1 => "info,goose=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Installed before goose runs, so goose does not install a logger of its own.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}
+
+/// Files named on the command line, with directories expanded to their *.yaml files.
+fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| {
+                            f.is_file() && f.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if found.is_empty() {
+                problems.push(Diagnostic::whole_file(
+                    p,
+                    "holds no scenario files (*.yaml)",
+                ));
+            }
+            found.sort();
+            files.append(&mut found);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            problems.push(Diagnostic::whole_file(p, "does not exist"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems)
+    }
+}
+
+fn load_plans(paths: &[PathBuf]) -> Result<Vec<Plan>, Vec<Diagnostic>> {
+    let files = scenario_files(paths)?;
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for f in files {
+        match Plan::load(&f) {
+            Ok(p) => plans.push(p),
+            Err(mut d) => problems.append(&mut d),
+        }
+    }
+    if problems.is_empty() {
+        Ok(plans)
+    } else {
+        Err(problems)
+    }
+}
+
+fn report_invalid(problems: &[Diagnostic]) -> u8 {
+    for d in problems {
+        eprintln!("error: {d}");
+    }
+    eprintln!(
+        "{} problem{} found; nothing was started. Fix the files and check them with `firedrill validate`.",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    exit::INVALID_INPUT
+}
+
+fn validate(paths: &[PathBuf]) -> u8 {
+    match load_plans(paths) {
+        Ok(plans) => {
+            for p in &plans {
+                println!(
+                    "{}: ok ({} steps, {})",
+                    p.file.display(),
+                    p.steps.len(),
+                    p.name
+                );
+            }
+            exit::PASS
+        }
+        Err(problems) => report_invalid(&problems),
+    }
+}
+
+fn list(paths: &[PathBuf]) -> u8 {
+    match load_plans(paths) {
+        Ok(plans) => {
+            for p in &plans {
+                println!(
+                    "{:<28} {}\n{:<28} {}",
+                    p.name,
+                    p.description,
+                    "",
+                    p.file.display()
+                );
+            }
+            exit::PASS
+        }
+        Err(problems) => report_invalid(&problems),
+    }
+}
+
+fn infrastructure(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    exit::INFRASTRUCTURE
+}
+
+/// The recipes that build a topology's images live beside its compose file.
+fn recipes_for(compose_file: &Path) -> PathBuf {
+    compose_file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("images/recipes.yaml")
+}
+
+async fn ensure_images(docker: &bollard::Docker, plans: &[Plan]) -> Result<(), String> {
+    let mut by_recipes: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+    for p in plans {
+        by_recipes
+            .entry(recipes_for(&p.compose.file))
+            .or_default()
+            .extend(p.images());
+    }
+    for (path, mut wanted) in by_recipes {
+        wanted.sort();
+        wanted.dedup();
+        if !path.is_file() {
+            // No recipes beside the compose file: the images must already be there.
+            for tag in &wanted {
+                if docker.inspect_image(tag).await.is_err() {
+                    return Err(format!(
+                        "image {tag} is not on the Docker engine and there is no recipes file at {} to build it: add one, or build or load the image yourself",
+                        path.display()
+                    ));
+                }
+            }
+            continue;
+        }
+        let recipes = Recipes::load(&path).map_err(|e| e.to_string())?;
+        let progress = |line: &str| println!("images: {line}");
+        images::ensure(docker, &recipes, &wanted, false, &progress)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, keep: bool) -> u8 {
+    let plans = match load_plans(paths) {
+        Ok(p) => p,
+        Err(problems) => return report_invalid(&problems),
+    };
+    let interrupt = listen_for_signals();
+    let docker = match cluster::connect().await {
+        Ok(d) => d,
+        Err(e) => return infrastructure(e),
+    };
+    if let Err(e) = ensure_images(&docker, &plans).await {
+        return infrastructure(e);
+    }
+    let several = plans.len() > 1;
+    let mut code = exit::PASS;
+    for plan in &plans {
+        if *interrupt.borrow() {
+            break;
+        }
+        let opts = RunOptions {
+            out_dir: out.as_ref().map(|o| {
+                if several {
+                    o.join(&plan.name)
+                } else {
+                    o.clone()
+                }
+            }),
+            seed,
+            keep,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let printer = tokio::spawn(crate::console::print_events(rx));
+        let result = run::run(plan, &opts, &docker, &tx, interrupt.clone()).await;
+        drop(tx);
+        let _ = printer.await;
+        let this = match result {
+            Ok(s) if s.verdict == Verdict::Pass => exit::PASS,
+            Ok(_) => exit::VERDICT_FAILED,
+            Err(RunError::Interrupted) => {
+                eprintln!("error: {}", RunError::Interrupted);
+                exit::INTERRUPTED
+            }
+            Err(e) => infrastructure(format!("{}: {e}", plan.name)),
+        };
+        code = code.max(this);
+        if several {
+            println!();
+        }
+    }
+    if several {
+        println!("{} scenarios run; exit code {code}", plans.len());
+    }
+    code
+}
+
+/// Ctrl-C and SIGTERM set the flag; the run then stops its steps and removes the cluster.
+fn listen_for_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    // Registered now, before goose starts, so goose's own Ctrl-C handler stands aside.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    tokio::spawn(async move {
+        let term = async {
+            match term.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let int = async {
+            match int.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {},
+            _ = int => {},
+        }
+        eprintln!("interrupted: stopping and removing the cluster…");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn build_images(recipes: &Path, force: bool) -> u8 {
+    let recipes = match Recipes::load(recipes) {
+        Ok(r) => r,
+        Err(e) => return infrastructure(e),
+    };
+    let docker = match cluster::connect().await {
+        Ok(d) => d,
+        Err(e) => return infrastructure(e),
+    };
+    let wanted: Vec<String> = recipes.tags().map(String::from).collect();
+    let progress = |line: &str| println!("images: {line}");
+    match images::ensure(&docker, &recipes, &wanted, force, &progress).await {
+        Ok(built) => {
+            for b in built {
+                println!("built {} in {:.1}s", b.tag, b.seconds);
+            }
+            exit::PASS
+        }
+        Err(e) => infrastructure(e),
+    }
+}
+
+async fn clean() -> u8 {
+    let docker = match cluster::connect().await {
+        Ok(d) => d,
+        Err(e) => return infrastructure(e),
+    };
+    match cluster::reap(&docker, None).await {
+        Ok(r) => {
+            println!(
+                "removed {} containers, {} volumes, {} networks",
+                r.containers, r.volumes, r.networks
+            );
+            exit::PASS
+        }
+        Err(e) => infrastructure(e),
+    }
+}

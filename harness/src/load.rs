@@ -1,0 +1,1322 @@
+//! The load: goose users that send a load profile's reads and writes to the cluster's nodes and
+//! record every operation into the history, plus the read-back used by the lost-write check.
+//!
+//! The history is what the verdicts rest on, so its rules come first:
+//! - one monotonic clock: `t_call` just before the request is sent, `t_return` just after the
+//!   reply's body was read (a read needs the body);
+//! - every write carries a value unique in the run (`{seed}-{client}-{seq}`);
+//! - a request that was never sent (connection refused) failed; one that may have reached the
+//!   server without an answer (timeout, reset, error status) is unknown for a write and failed
+//!   for a read, since a read changes nothing;
+//! - a write is never retried (the HTTP client's own retries are off too).
+//!
+//! goose schedules the users and counts requests (a cross-check of the history). It is
+//! process-global (one killswitch, one Ctrl-C handler), so one [`LoadRun`] runs at a time.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use reqwest::Url;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::history::{Micros, Op, OpKind, Outcome};
+use crate::loadprofile::{CompiledProfile, HttpMethod, LoadProfile, RenderedRequest};
+
+/// One node the load sends requests to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The node's name in the history (`Op::node`).
+    pub node: String,
+    /// Where the profile's port is reachable, e.g. `http://127.0.0.1:49153`.
+    pub base_url: String,
+}
+
+/// goose's own count of the requests it saw, to cross-check the history.
+///
+/// goose resets its metrics once every user has started (turning that off makes it print to
+/// stdout), so requests of the first milliseconds may be missing here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GooseCount {
+    pub requests: u64,
+    /// Requests goose counted as failed: a transport error or a non-2xx status.
+    pub failures: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid load profile: {}", .0.join("; "))]
+    InvalidProfile(Vec<String>),
+    #[error("no target nodes were given: the load needs at least one node to send requests to")]
+    NoTargets,
+    #[error("target {node}: {url:?} is not an http(s) base URL ({reason}); expected e.g. http://127.0.0.1:2379")]
+    BadTarget {
+        node: String,
+        url: String,
+        reason: String,
+    },
+    #[error("a load is already running in this process (goose runs one attack per process): stop it first")]
+    AlreadyRunning,
+    #[error("failed to configure goose: {0}")]
+    Goose(#[source] Box<goose::GooseError>),
+    #[error("the goose attack ended with an error: {0}")]
+    Attack(#[source] Box<goose::GooseError>),
+    #[error("the goose attack task panicked or was cancelled: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("failed to build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("read-back incomplete at its deadline: {unread} of {total} keys were never read successfully (first {key:?}: {error}); give the cluster longer to recover or check that it serves reads")]
+    ReadBackIncomplete {
+        unread: usize,
+        total: usize,
+        key: String,
+        error: String,
+    },
+}
+
+impl From<goose::GooseError> for LoadError {
+    fn from(error: goose::GooseError) -> Self {
+        LoadError::Goose(Box::new(error))
+    }
+}
+
+/// Set while an attack runs: goose's killswitch and metrics are process-global.
+static ATTACK_RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Long enough that only [`LoadRun::stop`] ends the attack (30 days, in seconds).
+const RUN_TIME_SECS: usize = 30 * 24 * 3600;
+/// How often `stop` pulls the killswitch again: goose clears it when an attack starts, so a
+/// stop right after `start` would otherwise be lost.
+const KILLSWITCH_REPEAT: Duration = Duration::from_millis(100);
+/// Between read-back attempts of one key.
+const READ_BACK_PAUSE: Duration = Duration::from_millis(100);
+/// The pacer's longest gap between operations, so that a tiny rate cannot overflow the clock.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Longest error text kept in an `Op`.
+const ERROR_TEXT_MAX: usize = 200;
+
+/// A running load.
+pub struct LoadRun {
+    attack: tokio::task::JoinHandle<Result<GooseMetrics, goose::GooseError>>,
+    stop_on_drop: StopOnDrop,
+}
+
+/// A run dropped without [`LoadRun::stop`] (an error path) must not keep loading the cluster.
+struct StopOnDrop {
+    armed: bool,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            goose::trigger_killswitch("firedrill dropped the load");
+        }
+    }
+}
+
+impl LoadRun {
+    /// Starts the load now: goose users, one per client, pinned to targets round-robin.
+    /// Every operation is sent to `sink` as an [`Op`] the moment it returns.
+    ///
+    /// Must be called inside a tokio runtime. Install the tracing subscriber (with its `log`
+    /// bridge, tracing-subscriber's default) first: otherwise goose installs its own logger,
+    /// which writes to stdout.
+    pub fn start(
+        profile: Arc<LoadProfile>,
+        targets: Vec<Target>,
+        seed: u64,
+        epoch: Instant,
+        sink: UnboundedSender<Op>,
+    ) -> Result<LoadRun, LoadError> {
+        let compiled = profile.compile().map_err(LoadError::InvalidProfile)?;
+        let first_url = check_targets(&targets)?.remove(0);
+        if ATTACK_RUNNING.swap(true, Ordering::SeqCst) {
+            return Err(LoadError::AlreadyRunning);
+        }
+        let shared = Arc::new(Shared {
+            compiled,
+            keys: profile.key_names(),
+            profile: Arc::clone(&profile),
+            targets,
+            seed,
+            epoch,
+            sink,
+            sink_closed: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            pacer: Pacer::new(profile.rate),
+        });
+        let attack = match configure_attack(&shared, first_url.as_str()) {
+            Ok(attack) => attack,
+            Err(error) => {
+                ATTACK_RUNNING.store(false, Ordering::SeqCst);
+                return Err(error);
+            }
+        };
+        let handle = tokio::spawn(async move {
+            let result = attack.execute().await;
+            ATTACK_RUNNING.store(false, Ordering::SeqCst);
+            result
+        });
+        Ok(LoadRun {
+            attack: handle,
+            stop_on_drop: StopOnDrop { armed: true },
+        })
+    }
+
+    /// Stops the load (goose's killswitch), waits until every in-flight operation has returned
+    /// and been sent to the sink and goose has finished, and returns goose's own count.
+    pub async fn stop(self) -> Result<GooseCount, LoadError> {
+        let LoadRun {
+            mut attack,
+            mut stop_on_drop,
+        } = self;
+        stop_on_drop.armed = false;
+        let outcome = loop {
+            goose::trigger_killswitch("firedrill stopped the load");
+            tokio::select! {
+                outcome = &mut attack => break outcome,
+                () = tokio::time::sleep(KILLSWITCH_REPEAT) => {}
+            }
+        };
+        // The next attack in this process must not start canceled.
+        goose::reset_killswitch();
+        let metrics = outcome?.map_err(|error| LoadError::Attack(Box::new(error)))?;
+        let (requests, failures) =
+            metrics
+                .requests
+                .values()
+                .fold((0u64, 0u64), |(total, failed), aggregate| {
+                    (
+                        total + (aggregate.success_count + aggregate.fail_count) as u64,
+                        failed + aggregate.fail_count as u64,
+                    )
+                });
+        Ok(GooseCount { requests, failures })
+    }
+}
+
+/// Reads every key once through the profile's read request, retrying each key (on any target,
+/// rotating) until a read succeeds or `deadline` passes. Returns key -> value (`None`: the key
+/// is absent). Used after recovery for the lost-write check.
+pub async fn read_back(
+    profile: &LoadProfile,
+    targets: &[Target],
+    keys: &[String],
+    deadline: Instant,
+) -> Result<BTreeMap<String, Option<String>>, LoadError> {
+    let compiled = profile.compile().map_err(LoadError::InvalidProfile)?;
+    let bases = check_targets(targets)?;
+    let client = http_client(profile.timeout)
+        .build()
+        .map_err(LoadError::Client)?;
+    let mut values = BTreeMap::new();
+    let mut turn = 0usize;
+    for (done, key) in keys.iter().enumerate() {
+        loop {
+            let base = &bases[turn % bases.len()];
+            turn += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let rendered = compiled.read.render(key, "");
+            let concluded = match base.join(&rendered.path) {
+                Ok(url) => {
+                    let request = client.request(reqwest_method(rendered.method), url);
+                    let response = with_body_and_headers(request, &rendered)
+                        .timeout(remaining.min(profile.timeout).max(Duration::from_millis(1)))
+                        .send()
+                        .await;
+                    conclude(OpKind::Read, &compiled, None, response).await
+                }
+                Err(error) => Concluded {
+                    outcome: Outcome::Fail,
+                    value: None,
+                    error: Some(format!("the read's URL is invalid: {error}")),
+                    backend: None,
+                },
+            };
+            if concluded.outcome == Outcome::Ok {
+                values.insert(key.clone(), concluded.value);
+                break;
+            }
+            if Instant::now() + READ_BACK_PAUSE >= deadline {
+                return Err(LoadError::ReadBackIncomplete {
+                    unread: keys.len() - done,
+                    total: keys.len(),
+                    key: key.clone(),
+                    error: concluded.error.unwrap_or_default(),
+                });
+            }
+            tokio::time::sleep(READ_BACK_PAUSE).await;
+        }
+    }
+    Ok(values)
+}
+
+/// What every user shares.
+struct Shared {
+    compiled: CompiledProfile,
+    keys: Vec<String>,
+    profile: Arc<LoadProfile>,
+    targets: Vec<Target>,
+    seed: u64,
+    epoch: Instant,
+    sink: UnboundedSender<Op>,
+    sink_closed: AtomicBool,
+    next_id: AtomicU64,
+    pacer: Pacer,
+}
+
+/// The global rate cap: hands out send slots `1/rate` apart to whichever client asks next.
+///
+/// goose's own `throttle_requests` waits inside `GooseUser::request`, after any timestamp the
+/// caller can take, so every operation's latency would include its queueing for the throttle.
+/// Waiting here, before `t_call`, keeps the history's times those of the request alone.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Pacer {
+        Pacer {
+            // A rate too small for the clock means "practically never".
+            interval: Duration::try_from_secs_f64(1.0 / rate)
+                .unwrap_or(LONGEST_INTERVAL)
+                .min(LONGEST_INTERVAL),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+            // An idle spell earns no burst: a slot is never earlier than now.
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// One client's sequence of operations, fixed by the run's seed and the client's index.
+#[derive(Debug, Clone)]
+struct OpScript {
+    rng: StdRng,
+    read_ratio: f64,
+    key_count: u32,
+}
+
+impl OpScript {
+    fn new(seed: u64, client: u32, read_ratio: f64, key_count: u32) -> OpScript {
+        // Mix the client index in so neighbouring seeds do not give shifted copies.
+        let client_seed = seed ^ u64::from(client + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        OpScript {
+            rng: StdRng::seed_from_u64(client_seed),
+            read_ratio,
+            key_count,
+        }
+    }
+
+    /// The next operation's kind and key index.
+    fn next_op(&mut self) -> (OpKind, usize) {
+        let kind = if self.rng.random_bool(self.read_ratio) {
+            OpKind::Read
+        } else {
+            OpKind::Write
+        };
+        (kind, self.rng.random_range(0..self.key_count) as usize)
+    }
+}
+
+/// A goose user's session data.
+#[derive(Debug, Clone)]
+struct ClientState {
+    client: u32,
+    node: String,
+    script: OpScript,
+    writes: u64,
+}
+
+fn configure_attack(shared: &Arc<Shared>, host: &str) -> Result<GooseAttack, LoadError> {
+    let clients = shared.profile.clients as usize;
+    let start = Arc::clone(shared);
+    let setup: TransactionFunction = Arc::new(move |user| {
+        let shared = Arc::clone(&start);
+        Box::pin(async move { setup_client(user, &shared).await })
+    });
+    let run = Arc::clone(shared);
+    let operation: TransactionFunction = Arc::new(move |user| {
+        let shared = Arc::clone(&run);
+        Box::pin(async move {
+            run_operation(user, &shared).await;
+            Ok(())
+        })
+    });
+    let scenario = Scenario::new("load")
+        .register_transaction(Transaction::new(setup).set_name("setup").set_on_start())
+        .register_transaction(Transaction::new(operation).set_name("operation"));
+    let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, host)?
+        .set_default(GooseDefault::Users, clients)?
+        // Start every user at once: the pacer, not a ramp, shapes the load.
+        .set_default(
+            GooseDefault::IncreaseRate,
+            (clients * 1000).to_string().as_str(),
+        )?
+        .set_default(GooseDefault::RunTime, RUN_TIME_SECS)?
+        .set_default(GooseDefault::NoTelnet, true)?
+        .set_default(GooseDefault::NoPrintMetrics, true)?
+        .set_default(GooseDefault::NoErrorSummary, true)?
+        .set_default(GooseDefault::NoTransactionMetrics, true)?
+        .set_default(GooseDefault::NoScenarioMetrics, true)?
+        .set_default(GooseDefault::Quiet, 1)?
+        .set_default(
+            GooseDefault::CoordinatedOmissionMitigation,
+            GooseCoordinatedOmissionMitigation::Disabled,
+        )?;
+    Ok(*attack)
+}
+
+/// Runs once per user before its operations: pins it to its target and gives it its own
+/// HTTP client and script.
+async fn setup_client(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    let index = user.weighted_users_index;
+    let target = &shared.targets[index % shared.targets.len()];
+    user.set_base_url(&target.base_url)?;
+    if let Err(error) = user
+        .set_client_builder(http_client(shared.profile.timeout))
+        .await
+    {
+        tracing::error!(
+            "load client {index} could not build its HTTP client and sends nothing: {error}"
+        );
+        return Err(Box::new(error));
+    }
+    let client = u32::try_from(index).map_err(|_| {
+        Box::new(TransactionError::Custom(format!(
+            "client index {index} does not fit in u32"
+        )))
+    })?;
+    user.set_session_data(ClientState {
+        client,
+        node: target.node.clone(),
+        script: OpScript::new(
+            shared.seed,
+            client,
+            shared.profile.read_ratio,
+            shared.profile.keys.count,
+        ),
+        writes: 0,
+    });
+    Ok(())
+}
+
+/// One operation: wait for a slot, send, classify, record.
+async fn run_operation(user: &mut GooseUser, shared: &Shared) {
+    shared.pacer.wait().await;
+    if goose::is_killswitch_triggered() {
+        return;
+    }
+    let Some(state) = user.get_session_data_mut::<ClientState>() else {
+        tracing::error!("a load client has no session state; its setup failed");
+        return;
+    };
+    let (kind, key_index) = state.script.next_op();
+    let key = shared.keys[key_index].clone();
+    let value = match kind {
+        OpKind::Write => {
+            state.writes += 1;
+            Some(format!("{}-{}-{}", shared.seed, state.client, state.writes))
+        }
+        OpKind::Read => None,
+    };
+    let (client, node) = (state.client, state.node.clone());
+    let request = match kind {
+        OpKind::Write => &shared.compiled.write,
+        OpKind::Read => &shared.compiled.read,
+    };
+    let rendered = request.render(&key, value.as_deref().unwrap_or(""));
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+
+    let builder = user
+        .get_request_builder(&goose_method(rendered.method), &rendered.path)
+        .map(|builder| with_body_and_headers(builder, &rendered));
+    let t_call = micros_since(shared.epoch);
+    let response = match builder {
+        Ok(builder) => {
+            let goose_request = GooseRequest::builder()
+                .name(kind_name(kind))
+                .set_request_builder(builder)
+                .build();
+            match user.request(goose_request).await {
+                Ok(goose_response) => goose_response.response.map_err(SendError::Http),
+                // After sending, goose can still fail on its metrics channel: the request
+                // may have been sent, so this is not a "never sent".
+                Err(error) => Err(SendError::Goose(error.to_string())),
+            }
+        }
+        Err(error) => Err(SendError::Goose(error.to_string())),
+    };
+    let served_by = shared.profile.served_by_header.as_deref();
+    let concluded = match response {
+        Ok(response) => conclude(kind, &shared.compiled, served_by, Ok(response)).await,
+        Err(SendError::Http(error)) => {
+            conclude(kind, &shared.compiled, served_by, Err(error)).await
+        }
+        Err(SendError::Goose(text)) => Concluded {
+            outcome: after_sending(kind),
+            value: None,
+            error: Some(short(format!("goose: {text}"))),
+            backend: None,
+        },
+    };
+    let t_return = micros_since(shared.epoch);
+    let op = Op {
+        id,
+        client,
+        node,
+        kind,
+        key,
+        value: match kind {
+            OpKind::Write => value,
+            OpKind::Read => concluded.value,
+        },
+        t_call,
+        t_return,
+        outcome: concluded.outcome,
+        error: concluded.error,
+        backend: concluded.backend,
+    };
+    if shared.sink.send(op).is_err() && !shared.sink_closed.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "the history sink was closed while the load runs: operations are no longer recorded"
+        );
+    }
+}
+
+enum SendError {
+    Http(reqwest::Error),
+    Goose(String),
+}
+
+/// How an operation ended, before it becomes an [`Op`].
+struct Concluded {
+    outcome: Outcome,
+    /// For a read, the value seen.
+    value: Option<String>,
+    error: Option<String>,
+    backend: Option<String>,
+}
+
+/// The outcome of an operation that may have reached the server but got no usable answer: a
+/// write may have been applied; a read changed nothing, so it simply failed.
+fn after_sending(kind: OpKind) -> Outcome {
+    match kind {
+        OpKind::Write => Outcome::Unknown,
+        OpKind::Read => Outcome::Fail,
+    }
+}
+
+/// Classifies a reply (reading its whole body) or a transport error.
+async fn conclude(
+    kind: OpKind,
+    compiled: &CompiledProfile,
+    served_by: Option<&str>,
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Concluded {
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            // A connect error means no byte of the request left: it definitely did not happen.
+            let outcome = if error.is_connect() {
+                Outcome::Fail
+            } else {
+                after_sending(kind)
+            };
+            return Concluded {
+                outcome,
+                value: None,
+                error: Some(describe(&error)),
+                backend: None,
+            };
+        }
+    };
+    let backend = served_by
+        .and_then(|name| response.headers().get(name))
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let status = response.status();
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(error) => {
+            return Concluded {
+                outcome: after_sending(kind),
+                value: None,
+                error: Some(describe(&error)),
+                backend,
+            }
+        }
+    };
+    let failed = |outcome, error: String| Concluded {
+        outcome,
+        value: None,
+        error: Some(short(error)),
+        backend: backend.clone(),
+    };
+    if !status.is_success() {
+        if kind == OpKind::Read && compiled.is_absent_status(status.as_u16()) {
+            return Concluded {
+                outcome: Outcome::Ok,
+                value: None,
+                error: None,
+                backend,
+            };
+        }
+        let text = String::from_utf8_lossy(&body);
+        return failed(
+            after_sending(kind),
+            format!("status {}: {}", status.as_u16(), text.trim()),
+        );
+    }
+    match kind {
+        OpKind::Write => Concluded {
+            outcome: Outcome::Ok,
+            value: None,
+            error: None,
+            backend,
+        },
+        OpKind::Read => match compiled.extract_value(&body) {
+            Ok(value) => Concluded {
+                outcome: Outcome::Ok,
+                value,
+                error: None,
+                backend,
+            },
+            Err(error) => failed(Outcome::Fail, error),
+        },
+    }
+}
+
+/// A short text for a transport error: what failed and its innermost cause.
+fn describe(error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connect failed"
+    } else if error.is_body() || error.is_decode() {
+        "reading the reply failed"
+    } else {
+        "request failed"
+    };
+    let mut innermost = None;
+    let mut cause = std::error::Error::source(error);
+    while let Some(source) = cause {
+        innermost = Some(source);
+        cause = source.source();
+    }
+    match innermost {
+        Some(source) => short(format!("{what}: {source}")),
+        None => short(what.to_string()),
+    }
+}
+
+fn short(mut text: String) -> String {
+    if text.len() > ERROR_TEXT_MAX {
+        let mut end = ERROR_TEXT_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// The HTTP client every load client and the read-back use: one timeout for the whole request
+/// and for connecting (a connect timeout is a "never sent"), no retries of any kind.
+fn http_client(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .retry(reqwest::retry::never())
+        .no_proxy()
+}
+
+fn with_body_and_headers(
+    mut builder: reqwest::RequestBuilder,
+    rendered: &RenderedRequest,
+) -> reqwest::RequestBuilder {
+    for (name, value) in &rendered.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    if let Some(body) = &rendered.body {
+        builder = builder.body(body.clone());
+    }
+    builder
+}
+
+/// Parses every target's base URL; the first is goose's default host.
+fn check_targets(targets: &[Target]) -> Result<Vec<Url>, LoadError> {
+    if targets.is_empty() {
+        return Err(LoadError::NoTargets);
+    }
+    targets
+        .iter()
+        .map(|target| {
+            let bad = |reason: String| LoadError::BadTarget {
+                node: target.node.clone(),
+                url: target.base_url.clone(),
+                reason,
+            };
+            let url = Url::parse(&target.base_url).map_err(|error| bad(error.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(bad(
+                    "it needs an http or https scheme and a host".to_string()
+                ));
+            }
+            Ok(url)
+        })
+        .collect()
+}
+
+fn micros_since(epoch: Instant) -> Micros {
+    u64::try_from(epoch.elapsed().as_micros()).unwrap_or(Micros::MAX)
+}
+
+fn kind_name(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Read => "read",
+        OpKind::Write => "write",
+    }
+}
+
+fn goose_method(method: HttpMethod) -> GooseMethod {
+    match method {
+        HttpMethod::Get => GooseMethod::Get,
+        HttpMethod::Head => GooseMethod::Head,
+        HttpMethod::Post => GooseMethod::Post,
+        HttpMethod::Put => GooseMethod::Put,
+        HttpMethod::Patch => GooseMethod::Patch,
+        HttpMethod::Delete => GooseMethod::Delete,
+    }
+}
+
+fn reqwest_method(method: HttpMethod) -> reqwest::Method {
+    match method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Head => reqwest::Method::HEAD,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Delete => reqwest::Method::DELETE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use testcontainers::core::{IntoContainerPort as _, WaitFor};
+    use testcontainers::runners::AsyncRunner as _;
+    use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
+    use tokio::sync::mpsc::unbounded_channel;
+
+    use super::*;
+
+    /// goose is process-global: the tests that run an attack take turns.
+    static ONE_ATTACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    const ETCD_KV: &str = include_str!("../../loadprofiles/etcd-kv.yaml");
+
+    fn small_profile(clients: u32, rate: f64, timeout: Duration) -> LoadProfile {
+        let mut profile: LoadProfile =
+            serde_saphyr::from_str(ETCD_KV).expect("etcd-kv.yaml parses");
+        profile.clients = clients;
+        profile.rate = rate;
+        profile.timeout = timeout;
+        profile.keys.count = 20;
+        profile
+    }
+
+    fn init_tracing() {
+        // goose logs through `log`; the subscriber's bridge keeps it off stdout.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,goose=error"))
+            .with_test_writer()
+            .try_init();
+    }
+
+    async fn start_etcd() -> (ContainerAsync<GenericImage>, String) {
+        let container = GenericImage::new("firedrill/etcd", "3.4.23")
+            .with_exposed_port(2379.tcp())
+            .with_wait_for(WaitFor::message_on_stderr("ready to serve client requests"))
+            .with_cmd([
+                "etcd",
+                "--listen-client-urls=http://0.0.0.0:2379",
+                "--advertise-client-urls=http://127.0.0.1:2379",
+            ])
+            .with_label("firedrill.managed", "true")
+            .start()
+            .await
+            .expect("the local image firedrill/etcd:3.4.23 starts");
+        let port = container
+            .get_host_port_ipv4(2379.tcp())
+            .await
+            .expect("etcd's client port is published");
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let healthy = match client.get(format!("{base_url}/health")).send().await {
+                Ok(response) => response
+                    .text()
+                    .await
+                    .is_ok_and(|body| body.contains("true")),
+                Err(_) => false,
+            };
+            if healthy {
+                break;
+            }
+            assert!(Instant::now() < deadline, "etcd never became healthy");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (container, base_url)
+    }
+
+    /// Runs the load for `run`, calling `during` once it has run for `lead`, and returns the
+    /// history and goose's count.
+    async fn run_load<F>(
+        profile: &LoadProfile,
+        targets: &[Target],
+        epoch: Instant,
+        lead: Duration,
+        during: F,
+        tail: Duration,
+    ) -> (Vec<Op>, GooseCount)
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        let (sink, mut history) = unbounded_channel();
+        let run = LoadRun::start(Arc::new(profile.clone()), targets.to_vec(), 42, epoch, sink)
+            .expect("the load starts");
+        tokio::time::sleep(lead).await;
+        during.await;
+        tokio::time::sleep(tail).await;
+        let count = run.stop().await.expect("the load stops cleanly");
+        let mut ops = Vec::new();
+        // Every sender is gone once goose has finished, so this ends.
+        while let Some(op) = history.recv().await {
+            ops.push(op);
+        }
+        (ops, count)
+    }
+
+    fn percentile(sorted: &[u64], share: f64) -> u64 {
+        sorted[((sorted.len() - 1) as f64 * share).round() as usize]
+    }
+
+    /// A one-answer HTTP server on a free port: it reads each request whole, then writes
+    /// `reply` (or, when `reply` is empty, closes the connection without answering).
+    async fn fake_server(reply: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let address = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        let Ok(read) = stream.read(&mut chunk).await else {
+                            return;
+                        };
+                        if read == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&chunk[..read]);
+                        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length = text
+                                .lines()
+                                .find_map(|line| line.strip_prefix("content-length:"))
+                                .and_then(|value| value.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if request.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    if !reply.is_empty() {
+                        let _ = stream.write_all(reply.as_bytes()).await;
+                    }
+                });
+            }
+        });
+        Url::parse(&format!("http://{address}")).expect("url")
+    }
+
+    /// Sends `kind`'s request for key `k` to `base` and classifies the reply.
+    async fn exchange(kind: OpKind, compiled: &CompiledProfile, base: &Url) -> Concluded {
+        let client = http_client(Duration::from_secs(2)).build().expect("client");
+        let rendered = match kind {
+            OpKind::Write => compiled.write.render("k", "v"),
+            OpKind::Read => compiled.read.render("k", ""),
+        };
+        let url = base.join(&rendered.path).expect("url");
+        let request = client.request(reqwest_method(rendered.method), url);
+        let response = with_body_and_headers(request, &rendered).send().await;
+        conclude(kind, compiled, Some("X-Served-By"), response).await
+    }
+
+    fn compiled_etcd() -> CompiledProfile {
+        small_profile(1, 10.0, Duration::from_secs(2))
+            .compile()
+            .expect("valid")
+    }
+
+    #[tokio::test]
+    async fn an_error_status_is_unknown_for_a_write_and_failed_for_a_read() {
+        let base = fake_server(
+            "HTTP/1.1 503 Service Unavailable\r\nX-Served-By: b2\r\ncontent-length: 4\r\n\r\nbusy",
+        )
+        .await;
+        let compiled = compiled_etcd();
+        let write = exchange(OpKind::Write, &compiled, &base).await;
+        assert_eq!(write.outcome, Outcome::Unknown);
+        assert_eq!(write.error.as_deref(), Some("status 503: busy"));
+        assert_eq!(write.backend.as_deref(), Some("b2"));
+        let read = exchange(OpKind::Read, &compiled, &base).await;
+        assert_eq!(read.outcome, Outcome::Fail);
+        assert_eq!(read.backend.as_deref(), Some("b2"));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_reply_fails_a_read_but_acknowledges_a_write() {
+        let base =
+            fake_server("HTTP/1.1 200 OK\r\nX-Served-By: b1\r\ncontent-length: 4\r\n\r\noops")
+                .await;
+        let compiled = compiled_etcd();
+        let write = exchange(OpKind::Write, &compiled, &base).await;
+        assert_eq!(write.outcome, Outcome::Ok);
+        assert_eq!(write.backend.as_deref(), Some("b1"));
+        let read = exchange(OpKind::Read, &compiled, &base).await;
+        assert_eq!(read.outcome, Outcome::Fail);
+        assert!(read
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("reply is not JSON")));
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_after_sending_is_unknown_for_a_write() {
+        let base = fake_server("").await;
+        let compiled = compiled_etcd();
+        let write = exchange(OpKind::Write, &compiled, &base).await;
+        assert_eq!(write.outcome, Outcome::Unknown, "{:?}", write.error);
+        assert!(write
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("request failed")));
+        let read = exchange(OpKind::Read, &compiled, &base).await;
+        assert_eq!(read.outcome, Outcome::Fail);
+    }
+
+    #[tokio::test]
+    async fn a_status_the_profile_names_as_absent_is_an_ok_read_of_nothing() {
+        let base = fake_server("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await;
+        let mut profile = small_profile(1, 10.0, Duration::from_secs(2));
+        let compiled = profile.compile().expect("valid");
+        let read = exchange(OpKind::Read, &compiled, &base).await;
+        assert_eq!(
+            read.outcome,
+            Outcome::Fail,
+            "404 is no answer unless the profile says so"
+        );
+        profile.read.absent_status = vec![404];
+        let compiled = profile.compile().expect("valid");
+        let read = exchange(OpKind::Read, &compiled, &base).await;
+        assert_eq!((read.outcome, read.value), (Outcome::Ok, None));
+        assert_eq!(read.backend, None, "no X-Served-By header, no backend");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_operations() {
+        let sequence = |seed, client| {
+            let mut script = OpScript::new(seed, client, 0.5, 100);
+            (0..200).map(|_| script.next_op()).collect::<Vec<_>>()
+        };
+        assert_eq!(sequence(7, 0), sequence(7, 0));
+        assert_ne!(sequence(7, 0), sequence(7, 1));
+        assert_ne!(sequence(7, 0), sequence(8, 0));
+        let ops = sequence(7, 3);
+        let reads = ops.iter().filter(|(kind, _)| *kind == OpKind::Read).count();
+        assert!(
+            (60..140).contains(&reads),
+            "read share far from 0.5: {reads}/200"
+        );
+        assert!(ops.iter().all(|(_, key)| *key < 100));
+        let only_writes = OpScript::new(7, 0, 0.0, 10).next_op().0;
+        assert_eq!(only_writes, OpKind::Write);
+    }
+
+    #[test]
+    fn a_bad_profile_or_target_is_refused_before_anything_runs() {
+        let (sink, _history) = unbounded_channel();
+        let mut profile = small_profile(0, 10.0, Duration::from_secs(1));
+        let target = Target {
+            node: "n0".to_string(),
+            base_url: "http://127.0.0.1:9".to_string(),
+        };
+        let error = LoadRun::start(
+            Arc::new(profile.clone()),
+            vec![target],
+            1,
+            Instant::now(),
+            sink.clone(),
+        )
+        .err()
+        .expect("an invalid profile is refused");
+        assert!(
+            error.to_string().contains("clients: must be at least 1"),
+            "{error}"
+        );
+        profile.clients = 1;
+        let error = LoadRun::start(
+            Arc::new(profile.clone()),
+            Vec::new(),
+            1,
+            Instant::now(),
+            sink.clone(),
+        )
+        .err()
+        .expect("no targets is refused");
+        assert!(matches!(error, LoadError::NoTargets), "{error}");
+        let bad = Target {
+            node: "n0".to_string(),
+            base_url: "127.0.0.1:2379".to_string(),
+        };
+        let error = LoadRun::start(Arc::new(profile), vec![bad], 1, Instant::now(), sink)
+            .err()
+            .expect("a base URL without a scheme is refused");
+        assert!(error.to_string().starts_with("target n0:"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_healthy_node_acknowledges_every_operation_and_keeps_every_write() {
+        let _turn = ONE_ATTACK.lock().await;
+        init_tracing();
+        let (_etcd, base_url) = start_etcd().await;
+        let targets = vec![Target {
+            node: "etcd0".to_string(),
+            base_url,
+        }];
+        let rate = 100.0;
+        let profile = small_profile(3, rate, Duration::from_secs(2));
+        let epoch = Instant::now();
+        let ran = Duration::from_secs(3);
+        let (ops, count) = run_load(&profile, &targets, epoch, ran, async {}, Duration::ZERO).await;
+
+        assert!(ops.iter().any(|op| op.kind == OpKind::Read), "no reads");
+        assert!(ops.iter().any(|op| op.kind == OpKind::Write), "no writes");
+        let bad: Vec<&Op> = ops.iter().filter(|op| op.outcome != Outcome::Ok).collect();
+        assert!(bad.is_empty(), "not ok on a healthy node: {bad:?}");
+        assert!(ops
+            .iter()
+            .all(|op| op.t_call <= op.t_return && op.node == "etcd0"));
+        let ids: BTreeSet<u64> = ops.iter().map(|op| op.id).collect();
+        assert_eq!(ids.len(), ops.len(), "operation ids repeat");
+        let written: Vec<&Op> = ops.iter().filter(|op| op.kind == OpKind::Write).collect();
+        let values: BTreeSet<&str> = written
+            .iter()
+            .filter_map(|op| op.value.as_deref())
+            .collect();
+        assert_eq!(
+            values.len(),
+            written.len(),
+            "write values repeat or are missing"
+        );
+        // The rate cap holds (with one slot of slack per client), and the load is not idle.
+        let seconds = ran.as_secs_f64() + 0.5;
+        assert!(
+            (ops.len() as f64) <= rate * seconds + 3.0,
+            "{} ops exceed the cap",
+            ops.len()
+        );
+        assert!(
+            ops.len() as f64 >= rate * ran.as_secs_f64() * 0.5,
+            "only {} ops",
+            ops.len()
+        );
+        // goose saw the same requests, but for those before its metrics reset at start-up.
+        let recorded = ops.len() as u64;
+        assert!(
+            count.requests <= recorded && count.requests + 10 >= recorded,
+            "goose counted {} requests, the history has {recorded}",
+            count.requests
+        );
+        assert_eq!(count.failures, 0);
+        // A read of a key sees a value some write of that key carried (or nothing yet).
+        let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for op in &written {
+            by_key
+                .entry(&op.key)
+                .or_default()
+                .insert(op.value.as_deref().unwrap_or(""));
+        }
+        for read in ops.iter().filter(|op| op.kind == OpKind::Read) {
+            if let Some(seen) = &read.value {
+                assert!(
+                    by_key
+                        .get(read.key.as_str())
+                        .is_some_and(|v| v.contains(seen.as_str())),
+                    "read {read:?} saw a value never written to its key"
+                );
+            }
+        }
+
+        let keys: Vec<String> = by_key.keys().map(|key| key.to_string()).collect();
+        let back = read_back(
+            &profile,
+            &targets,
+            &keys,
+            Instant::now() + Duration::from_secs(10),
+        )
+        .await
+        .expect("every key reads back");
+        assert_eq!(back.len(), keys.len());
+        for (key, value) in &back {
+            let value = value.as_deref().expect("a written key is present");
+            assert!(
+                by_key[key.as_str()].contains(value),
+                "{key} holds {value:?}, never written"
+            );
+        }
+        let mut latencies: Vec<u64> = ops.iter().map(Op::latency_us).collect();
+        latencies.sort_unstable();
+        let span = (ops.iter().map(|op| op.t_return).max().unwrap_or(0)
+            - ops.iter().map(|op| op.t_call).min().unwrap_or(0)) as f64
+            / 1e6;
+        println!(
+            "healthy etcd: {} ops in {span:.2} s = {:.1} ops/s; latency p50 {} us, p99 {} us, max {} us; goose counted {}",
+            ops.len(),
+            ops.len() as f64 / span,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies[latencies.len() - 1],
+            count.requests
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_port_fails_its_operations_while_the_others_succeed() {
+        let _turn = ONE_ATTACK.lock().await;
+        init_tracing();
+        let (_etcd, base_url) = start_etcd().await;
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let targets = vec![
+            Target {
+                node: "up".to_string(),
+                base_url,
+            },
+            Target {
+                node: "down".to_string(),
+                base_url: format!("http://127.0.0.1:{closed_port}"),
+            },
+        ];
+        let profile = small_profile(4, 80.0, Duration::from_secs(1));
+        let (ops, count) = run_load(
+            &profile,
+            &targets,
+            Instant::now(),
+            Duration::from_secs(2),
+            async {},
+            Duration::ZERO,
+        )
+        .await;
+        let down: Vec<&Op> = ops.iter().filter(|op| op.node == "down").collect();
+        let up: Vec<&Op> = ops.iter().filter(|op| op.node == "up").collect();
+        assert!(
+            down.len() >= 10 && up.len() >= 10,
+            "down {} up {}",
+            down.len(),
+            up.len()
+        );
+        for op in &down {
+            assert_eq!(op.outcome, Outcome::Fail, "{op:?}");
+            let error = op.error.as_deref().unwrap_or("");
+            assert!(error.starts_with("connect failed"), "{op:?}");
+            assert!(
+                op.kind == OpKind::Read || op.value.is_some(),
+                "a write keeps its value"
+            );
+        }
+        assert!(down.iter().any(|op| op.kind == OpKind::Write));
+        assert!(up.iter().all(|op| op.outcome == Outcome::Ok), "{up:?}");
+        // Clients 1 and 3 are pinned to the closed port, 0 and 2 to the node.
+        assert!(down.iter().all(|op| op.client % 2 == 1));
+        assert!(up.iter().all(|op| op.client % 2 == 0));
+        assert!(count.failures > 0 && count.failures <= down.len() as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_to_a_paused_node_are_unknown_not_failed() {
+        let _turn = ONE_ATTACK.lock().await;
+        init_tracing();
+        let (etcd, base_url) = start_etcd().await;
+        let targets = vec![Target {
+            node: "etcd0".to_string(),
+            base_url,
+        }];
+        let timeout = Duration::from_millis(500);
+        let profile = small_profile(3, 60.0, timeout);
+        let epoch = Instant::now();
+        // The node is surely frozen from when `pause` returned until `unpause` was called.
+        let frozen_from = AtomicU64::new(0);
+        let frozen_until = AtomicU64::new(0);
+        let resumed_at = AtomicU64::new(0);
+        let (ops, _count) = run_load(
+            &profile,
+            &targets,
+            epoch,
+            Duration::from_secs(1),
+            async {
+                etcd.pause().await.expect("docker pause");
+                frozen_from.store(micros_since(epoch), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                frozen_until.store(micros_since(epoch), Ordering::SeqCst);
+                etcd.unpause().await.expect("docker unpause");
+                resumed_at.store(micros_since(epoch), Ordering::SeqCst);
+            },
+            Duration::from_millis(1500),
+        )
+        .await;
+        let (frozen_from, frozen_until, resumed_at) = (
+            frozen_from.into_inner(),
+            frozen_until.into_inner(),
+            resumed_at.into_inner(),
+        );
+        let timeout_us = timeout.as_micros() as u64;
+        // Invoked while the node was frozen, and timed out before it resumed.
+        let frozen: Vec<&Op> = ops
+            .iter()
+            .filter(|op| op.t_call >= frozen_from && op.t_call + timeout_us < frozen_until)
+            .collect();
+        let frozen_writes: Vec<&&Op> = frozen
+            .iter()
+            .filter(|op| op.kind == OpKind::Write)
+            .collect();
+        assert!(
+            !frozen_writes.is_empty(),
+            "no write was sent while the node was paused"
+        );
+        for op in &frozen {
+            let expected = match op.kind {
+                OpKind::Write => Outcome::Unknown,
+                OpKind::Read => Outcome::Fail,
+            };
+            assert_eq!(op.outcome, expected, "{op:?}");
+            assert!(
+                op.error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("timed out")),
+                "{op:?}"
+            );
+        }
+        assert!(ops
+            .iter()
+            .all(|op| op.kind == OpKind::Read || op.outcome != Outcome::Fail));
+        assert!(
+            ops.iter()
+                .any(|op| op.t_call > resumed_at && op.outcome == Outcome::Ok),
+            "the load did not recover after the node resumed"
+        );
+        // An unknown write may or may not have been applied; either way the key holds a
+        // value that some write of it carried.
+        let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for op in ops.iter().filter(|op| op.kind == OpKind::Write) {
+            by_key
+                .entry(&op.key)
+                .or_default()
+                .insert(op.value.as_deref().unwrap_or(""));
+        }
+        let keys: Vec<String> = by_key.keys().map(|key| key.to_string()).collect();
+        let back = read_back(
+            &profile,
+            &targets,
+            &keys,
+            Instant::now() + Duration::from_secs(10),
+        )
+        .await
+        .expect("every key reads back");
+        for (key, value) in &back {
+            let value = value.as_deref().expect("a written key is present");
+            assert!(
+                by_key[key.as_str()].contains(value),
+                "{key} holds {value:?}, never written"
+            );
+        }
+        let unknown: Vec<&Op> = ops
+            .iter()
+            .filter(|op| op.outcome == Outcome::Unknown)
+            .collect();
+        let applied = unknown
+            .iter()
+            .filter(|op| back.get(&op.key).is_some_and(|v| *v == op.value))
+            .count();
+        println!(
+            "paused etcd: {} ops, {} unknown writes ({applied} of them visible at read-back), {} failed reads",
+            ops.len(),
+            unknown.len(),
+            ops.iter().filter(|op| op.outcome == Outcome::Fail).count()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_back_gives_up_at_its_deadline_naming_the_key() {
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let targets = vec![Target {
+            node: "down".to_string(),
+            base_url: format!("http://127.0.0.1:{closed_port}"),
+        }];
+        let profile = small_profile(1, 10.0, Duration::from_millis(200));
+        let keys = vec!["fd/1".to_string(), "fd/2".to_string()];
+        let started = Instant::now();
+        let error = read_back(
+            &profile,
+            &targets,
+            &keys,
+            started + Duration::from_millis(500),
+        )
+        .await
+        .expect_err("nothing answers");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        match error {
+            LoadError::ReadBackIncomplete {
+                unread,
+                total,
+                key,
+                error,
+            } => {
+                assert_eq!((unread, total, key.as_str()), (2, 2, "fd/1"));
+                assert!(error.starts_with("connect failed"), "{error}");
+            }
+            other => panic!("unexpected error: {other}"),
+        }
+    }
+}

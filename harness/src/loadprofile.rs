@@ -1,0 +1,634 @@
+//! The load profile file: which HTTP requests write and read a key on the system under test,
+//! how hard to push, and how to find the value in a read's reply.
+//!
+//! Nothing here knows the target system: a profile for etcd's JSON gateway, Consul's KV API or
+//! any other HTTP key-value-ish API differs only in its templates. Templates may use exactly
+//! four placeholders: `{{key}}`, `{{value}}`, `{{key|base64}}` and `{{value|base64}}`.
+//! They are parsed once ([`LoadProfile::compile`]), never per request.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// A load profile as written in `loadprofiles/*.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadProfile {
+    #[serde(default)]
+    pub description: String,
+    /// The container port the requests go to on each target node.
+    pub port: u16,
+    /// Concurrent clients (goose users); client `i` is pinned to target `i mod n`.
+    pub clients: u32,
+    /// Cap on operations per second over all clients.
+    pub rate: f64,
+    /// Share of reads, from 0 to 1.
+    pub read_ratio: f64,
+    pub keys: KeySpace,
+    /// Per request; a timeout is recorded as unknown (a write) or failed (a read).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub write: WriteRequest,
+    pub read: ReadRequest,
+    /// The response header naming the backend that served a request (e.g. set by a proxy).
+    #[serde(default)]
+    pub served_by_header: Option<String>,
+}
+
+/// The keys the load uses: `prefix` followed by `0 .. count`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpace {
+    pub prefix: String,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// The request that writes `{{value}}` under `{{key}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteRequest {
+    pub method: HttpMethod,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Extra request headers; their values are templates too.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The request that reads `{{key}}`, and where its reply holds the value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    pub method: HttpMethod,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub value: ValueLocation,
+    /// Statuses that mean "the key is absent" (e.g. `[404]` for APIs that answer so); a 2xx
+    /// reply without the value also means absent.
+    #[serde(default)]
+    pub absent_status: Vec<u16>,
+}
+
+/// Where a read's reply holds the value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueLocation {
+    /// A JSON pointer (RFC 6901) into the reply body; nothing there means the key is absent.
+    pub json: String,
+    /// How the value found there is encoded.
+    #[serde(default)]
+    pub decode: Option<Decoding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decoding {
+    Base64,
+}
+
+impl LoadProfile {
+    /// Every problem with the profile, each message naming its field.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        self.compile().map(|_| ())
+    }
+
+    /// Checks the profile and parses its templates, once, for rendering requests.
+    pub fn compile(&self) -> Result<CompiledProfile, Vec<String>> {
+        let mut errors = Vec::new();
+        if self.port == 0 {
+            errors.push("port: must be a port number from 1 to 65535, got 0".to_string());
+        }
+        if self.clients < 1 {
+            errors.push("clients: must be at least 1, got 0".to_string());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            errors.push(format!(
+                "rate: must be above 0 operations per second, got {}",
+                self.rate
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.read_ratio) {
+            errors.push(format!(
+                "read_ratio: must be between 0 and 1, got {}",
+                self.read_ratio
+            ));
+        }
+        if self.keys.count < 1 {
+            errors.push("keys.count: must be at least 1, got 0".to_string());
+        }
+        if self.timeout.is_zero() {
+            errors.push("timeout: must be above 0, e.g. 2s".to_string());
+        }
+        if let Some(header) = &self.served_by_header {
+            if !is_header_name(header) {
+                errors.push(format!(
+                    "served_by_header: {header:?} is not a valid HTTP header name"
+                ));
+            }
+        }
+
+        let write = CompiledRequest::compile(
+            "write",
+            self.write.method,
+            &self.write.path,
+            self.write.body.as_deref(),
+            &self.write.headers,
+            &mut errors,
+        );
+        let read = CompiledRequest::compile(
+            "read",
+            self.read.method,
+            &self.read.path,
+            self.read.body.as_deref(),
+            &self.read.headers,
+            &mut errors,
+        );
+        if !write.uses(Field::Key) {
+            errors.push("write: no template uses {{key}}, so every write would hit the same key: put {{key}} or {{key|base64}} in write.path or write.body".to_string());
+        }
+        if !write.uses(Field::Value) {
+            errors.push("write: no template uses {{value}}, so writes would carry no value: put {{value}} or {{value|base64}} in write.path or write.body".to_string());
+        }
+        if !read.uses(Field::Key) {
+            errors.push("read: no template uses {{key}}, so every read would hit the same key: put {{key}} or {{key|base64}} in read.path or read.body".to_string());
+        }
+        if read.uses(Field::Value) {
+            errors.push(
+                "read: {{value}} has no meaning in a read (it reads whatever value is there): remove it".to_string(),
+            );
+        }
+        if !self.read.value.json.starts_with('/') {
+            errors.push(format!(
+                "read.value.json: a JSON pointer starts with \"/\", got {:?} (e.g. /kvs/0/value)",
+                self.read.value.json
+            ));
+        }
+        for status in &self.read.absent_status {
+            if !(100..=599).contains(status) {
+                errors.push(format!(
+                    "read.absent_status: {status} is not an HTTP status (100 to 599)"
+                ));
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(CompiledProfile {
+                write,
+                read,
+                value: self.read.value.clone(),
+                absent_status: self.read.absent_status.clone(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The names of all keys the load uses, in index order.
+    pub fn key_names(&self) -> Vec<String> {
+        (0..self.keys.count)
+            .map(|index| format!("{}{index}", self.keys.prefix))
+            .collect()
+    }
+}
+
+/// A validated profile's requests, ready to render.
+#[derive(Debug, Clone)]
+pub struct CompiledProfile {
+    pub write: CompiledRequest,
+    pub read: CompiledRequest,
+    pub value: ValueLocation,
+    pub absent_status: Vec<u16>,
+}
+
+/// One request with its templates parsed.
+#[derive(Debug, Clone)]
+pub struct CompiledRequest {
+    pub method: HttpMethod,
+    path: Template,
+    body: Option<Template>,
+    headers: Vec<(String, Template)>,
+}
+
+/// A request rendered for one key (and, for a write, one value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedRequest {
+    pub method: HttpMethod,
+    pub path: String,
+    pub body: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl CompiledRequest {
+    fn compile(
+        name: &str,
+        method: HttpMethod,
+        path: &str,
+        body: Option<&str>,
+        headers: &BTreeMap<String, String>,
+        errors: &mut Vec<String>,
+    ) -> CompiledRequest {
+        let mut parse = |field: String, text: &str| {
+            Template::parse(text).unwrap_or_else(|message| {
+                errors.push(format!("{field}: {message}"));
+                Template::default()
+            })
+        };
+        let path_template = parse(format!("{name}.path"), path);
+        let body = body.map(|text| parse(format!("{name}.body"), text));
+        let mut compiled_headers = Vec::new();
+        for (header, text) in headers {
+            compiled_headers.push((
+                header.clone(),
+                parse(format!("{name}.headers.{header}"), text),
+            ));
+        }
+        if !path.starts_with('/') {
+            errors.push(format!("{name}.path: must start with \"/\", got {path:?}"));
+        }
+        for (header, _) in &compiled_headers {
+            if !is_header_name(header) {
+                errors.push(format!(
+                    "{name}.headers: {header:?} is not a valid HTTP header name"
+                ));
+            }
+        }
+        CompiledRequest {
+            method,
+            path: path_template,
+            body,
+            headers: compiled_headers,
+        }
+    }
+
+    fn uses(&self, field: Field) -> bool {
+        self.path.uses(field)
+            || self.body.as_ref().is_some_and(|body| body.uses(field))
+            || self.headers.iter().any(|(_, value)| value.uses(field))
+    }
+
+    /// Fills the templates in; a read passes an empty `value` (its templates cannot use it).
+    pub fn render(&self, key: &str, value: &str) -> RenderedRequest {
+        RenderedRequest {
+            method: self.method,
+            path: self.path.render(key, value),
+            body: self.body.as_ref().map(|body| body.render(key, value)),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, template)| (name.clone(), template.render(key, value)))
+                .collect(),
+        }
+    }
+}
+
+impl CompiledProfile {
+    /// The value a successful read's reply holds: `Ok(None)` when the key is absent, `Err`
+    /// (saying why) when the reply cannot be understood.
+    pub fn extract_value(&self, body: &[u8]) -> Result<Option<String>, String> {
+        let document: serde_json::Value =
+            serde_json::from_slice(body).map_err(|error| format!("reply is not JSON: {error}"))?;
+        let found = match document.pointer(&self.value.json) {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(serde_json::Value::String(text)) => text,
+            Some(other) => {
+                return Err(format!(
+                    "the reply's {} is not a string but {other}",
+                    self.value.json
+                ))
+            }
+        };
+        match self.value.decode {
+            None => Ok(Some(found.clone())),
+            Some(Decoding::Base64) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(found)
+                    .map_err(|error| {
+                        format!("the reply's {} is not base64: {error}", self.value.json)
+                    })?;
+                String::from_utf8(bytes).map(Some).map_err(|_| {
+                    format!(
+                        "the reply's {} does not decode to UTF-8 text",
+                        self.value.json
+                    )
+                })
+            }
+        }
+    }
+
+    /// Whether a read's non-2xx status means the key is absent.
+    pub fn is_absent_status(&self, status: u16) -> bool {
+        self.absent_status.contains(&status)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Key,
+    Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Text(String),
+    Placeholder { field: Field, base64: bool },
+}
+
+/// A parsed template: literal text and placeholders. Single braces are literal text, so JSON
+/// bodies need no escaping (`{{` never occurs in JSON outside a string).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Template {
+    segments: Vec<Segment>,
+}
+
+const PLACEHOLDERS: &str = "{{key}}, {{value}}, {{key|base64}} or {{value|base64}}";
+
+impl Template {
+    fn parse(text: &str) -> Result<Template, String> {
+        let mut segments = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                segments.push(Segment::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let close = after.find("}}").ok_or_else(|| {
+                format!(
+                    "a placeholder opened with {{{{ is never closed with }}}}: use {PLACEHOLDERS}"
+                )
+            })?;
+            let inner = after[..close].trim();
+            let (field, base64) = match inner {
+                "key" => (Field::Key, false),
+                "value" => (Field::Value, false),
+                "key|base64" => (Field::Key, true),
+                "value|base64" => (Field::Value, true),
+                unknown => {
+                    return Err(format!(
+                        "unknown placeholder {{{{{unknown}}}}}: use {PLACEHOLDERS}"
+                    ))
+                }
+            };
+            segments.push(Segment::Placeholder { field, base64 });
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            segments.push(Segment::Text(rest.to_string()));
+        }
+        Ok(Template { segments })
+    }
+
+    fn uses(&self, wanted: Field) -> bool {
+        self.segments.iter().any(
+            |segment| matches!(segment, Segment::Placeholder { field, .. } if *field == wanted),
+        )
+    }
+
+    fn render(&self, key: &str, value: &str) -> String {
+        let mut out = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Text(text) => out.push_str(text),
+                Segment::Placeholder { field, base64 } => {
+                    let raw = match field {
+                        Field::Key => key,
+                        Field::Value => value,
+                    };
+                    if *base64 {
+                        base64::engine::general_purpose::STANDARD.encode_string(raw, &mut out);
+                    } else {
+                        out.push_str(raw);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// RFC 9110 token characters, which is what an HTTP header name may hold.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ETCD_KV: &str = include_str!("../../loadprofiles/etcd-kv.yaml");
+
+    fn etcd_profile() -> LoadProfile {
+        serde_saphyr::from_str(ETCD_KV).expect("etcd-kv.yaml parses")
+    }
+
+    /// The profile text with one line replaced, to craft a broken profile.
+    fn edited(from: &str, to: &str) -> String {
+        assert!(
+            ETCD_KV.contains(from),
+            "etcd-kv.yaml no longer holds {from:?}"
+        );
+        ETCD_KV.replacen(from, to, 1)
+    }
+
+    fn errors_of(text: &str) -> Vec<String> {
+        let profile: LoadProfile = serde_saphyr::from_str(text).expect("profile parses");
+        profile.validate().expect_err("profile must be refused")
+    }
+
+    #[test]
+    fn the_bundled_etcd_profile_parses_and_validates() {
+        let profile = etcd_profile();
+        assert_eq!(profile.port, 2379);
+        assert_eq!(profile.clients, 6);
+        assert_eq!(profile.rate, 150.0);
+        assert_eq!(profile.read_ratio, 0.5);
+        assert_eq!(profile.keys.prefix, "fd/");
+        assert_eq!(profile.keys.count, 100);
+        assert_eq!(profile.timeout, Duration::from_secs(2));
+        assert_eq!(profile.write.method, HttpMethod::Post);
+        assert_eq!(profile.read.value.json, "/kvs/0/value");
+        assert_eq!(profile.read.value.decode, Some(Decoding::Base64));
+        assert_eq!(profile.validate(), Ok(()));
+        let keys = profile.key_names();
+        assert_eq!(keys.len(), 100);
+        assert_eq!(keys[0], "fd/0");
+        assert_eq!(keys[99], "fd/99");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let text = edited("read_ratio: 0.5", "read_ratio: 0.5\nthreads: 4");
+        let error = serde_saphyr::from_str::<LoadProfile>(&text)
+            .expect_err("an unknown key must be refused")
+            .to_string();
+        assert!(error.contains("threads"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_placeholder_is_named() {
+        let text = edited("{{value|base64}}", "{{val|base64}}");
+        let errors = errors_of(&text);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("write.body: unknown placeholder {{val|base64}}")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_placeholder_is_refused() {
+        let text = edited("{{key|base64}}\"}'", "{{key|base64\"}'");
+        let errors = errors_of(&text);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("read.body:") && e.contains("never closed")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_read_ratio_outside_zero_to_one_is_refused() {
+        let errors = errors_of(&edited("read_ratio: 0.5", "read_ratio: 1.5"));
+        assert_eq!(
+            errors,
+            vec!["read_ratio: must be between 0 and 1, got 1.5".to_string()]
+        );
+        let errors = errors_of(&edited("read_ratio: 0.5", "read_ratio: -0.1"));
+        assert!(errors[0].starts_with("read_ratio:"), "{errors:?}");
+    }
+
+    #[test]
+    fn every_numeric_limit_is_reported_at_once() {
+        let mut profile = etcd_profile();
+        profile.clients = 0;
+        profile.rate = 0.0;
+        profile.keys.count = 0;
+        profile.timeout = Duration::ZERO;
+        profile.read.value.json = "kvs/0/value".to_string();
+        let errors = profile.validate().expect_err("refused");
+        for field in [
+            "clients:",
+            "rate:",
+            "keys.count:",
+            "timeout:",
+            "read.value.json:",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(field)),
+                "{field} missing from {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_write_without_its_value_and_a_read_with_one_are_refused() {
+        let mut profile = etcd_profile();
+        profile.write.body = Some(r#"{"key": "{{key|base64}}"}"#.to_string());
+        profile.read.body = Some(r#"{"key": "{{key}}", "v": "{{value}}"}"#.to_string());
+        let errors = profile.validate().expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("write: no template uses {{value}}")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("read: {{value}} has no meaning")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn templates_render_plain_and_base64_placeholders() {
+        let compiled = etcd_profile().compile().expect("valid");
+        let write = compiled.write.render("fd/7", "42-0-3");
+        assert_eq!(write.method, HttpMethod::Post);
+        assert_eq!(write.path, "/v3/kv/put");
+        // base64("fd/7") = ZmQvNw==, base64("42-0-3") = NDItMC0z
+        assert_eq!(
+            write.body.as_deref(),
+            Some(r#"{"key": "ZmQvNw==", "value": "NDItMC0z"}"#)
+        );
+        let read = compiled.read.render("fd/7", "");
+        assert_eq!(read.body.as_deref(), Some(r#"{"key": "ZmQvNw=="}"#));
+
+        let template = Template::parse("/v1/kv/{{ key }}?v={{value}}&b={{key|base64}}")
+            .expect("valid template");
+        assert_eq!(template.render("a/b", "x"), "/v1/kv/a/b?v=x&b=YS9i");
+        assert_eq!(
+            Template::parse("{}").expect("literal").render("k", "v"),
+            "{}"
+        );
+    }
+
+    #[test]
+    fn a_reply_value_is_found_decoded_or_absent() {
+        let compiled = etcd_profile().compile().expect("valid");
+        let present = br#"{"header":{"revision":"5"},"kvs":[{"key":"ZmQvNw==","value":"NDItMC0z"}],"count":"1"}"#;
+        assert_eq!(
+            compiled.extract_value(present),
+            Ok(Some("42-0-3".to_string()))
+        );
+        let absent = br#"{"header":{"revision":"5"}}"#;
+        assert_eq!(compiled.extract_value(absent), Ok(None));
+        assert!(compiled.extract_value(b"<html>busy</html>").is_err());
+        let not_base64 = br#"{"kvs":[{"value":"%%%"}]}"#;
+        assert!(compiled.extract_value(not_base64).is_err());
+        let a_number = br#"{"kvs":[{"value":7}]}"#;
+        assert!(compiled.extract_value(a_number).is_err());
+    }
+
+    #[test]
+    fn a_profile_for_another_api_fits() {
+        // Consul-style: the key in the path, the value as the raw body, 404 when absent.
+        let text = r#"
+port: 8500
+clients: 2
+rate: 10
+read_ratio: 0.3
+keys: { prefix: "fd-", count: 5 }
+timeout: 500ms
+write: { method: PUT, path: "/v1/kv/{{key}}", body: "{{value}}", headers: { Content-Type: text/plain } }
+read:
+  method: GET
+  path: "/v1/kv/{{key}}"
+  value: { json: /0/Value, decode: base64 }
+  absent_status: [404]
+served_by_header: X-Served-By
+"#;
+        let profile: LoadProfile = serde_saphyr::from_str(text).expect("parses");
+        let compiled = profile.compile().expect("valid");
+        let write = compiled.write.render("fd-1", "v1");
+        assert_eq!(write.path, "/v1/kv/fd-1");
+        assert_eq!(write.body.as_deref(), Some("v1"));
+        assert_eq!(
+            write.headers,
+            vec![("Content-Type".to_string(), "text/plain".to_string())]
+        );
+        assert!(compiled.is_absent_status(404));
+        assert_eq!(profile.timeout, Duration::from_millis(500));
+    }
+}

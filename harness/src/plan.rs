@@ -1,0 +1,701 @@
+//! A validated, runnable plan: the scenario checked against its compose file and load
+//! profile, loops unrolled, static variables substituted.
+//!
+//! Everything a user can get wrong in the files is found here, before anything starts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::compose::Compose;
+use crate::history::Phase;
+use crate::loadprofile::LoadProfile;
+use crate::scenario::{CaptureSpec, ExpectSpec, ScenarioFile, StepSpec};
+use crate::slo::SloSpec;
+use crate::yaml::{self, Diagnostic};
+
+const DEFAULT_STEADY: Duration = Duration::from_secs(5);
+const DEFAULT_RECOVERY: Duration = Duration::from_secs(10);
+const DEFAULT_READY: Duration = Duration::from_secs(60);
+const DEFAULT_HEALTH: Duration = Duration::from_secs(60);
+const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Variables the harness itself provides at run time.
+pub const BUILTIN_VARS: [&str; 2] = ["run_id", "seed"];
+
+#[derive(Debug)]
+pub struct Plan {
+    pub file: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub runbook: Option<String>,
+    pub compose: Compose,
+    pub profile: LoadProfile,
+    pub load_nodes: Vec<String>,
+    pub ready_timeout: Duration,
+    pub steady: Duration,
+    pub recovery: Duration,
+    pub slos: BTreeMap<Phase, SloSpec>,
+    pub steps: Vec<PlannedStep>,
+    pub checks: ChecksPlan,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChecksPlan {
+    pub data: bool,
+    pub reads: bool,
+    pub health_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    /// "3", or "4.2" for the 2nd step of the loop's 4th item... see `plan_steps`.
+    pub id: String,
+    pub name: String,
+    pub prose: String,
+    pub action: Action,
+    pub expect: Expectation,
+    pub captures: Vec<(String, Capture)>,
+    pub wait: Option<Wait>,
+    pub timeout: Duration,
+}
+
+/// Text that may still hold `${var}` references to values captured at run time.
+pub type Text = String;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Exec {
+        node: Text,
+        command: Text,
+    },
+    Http {
+        node: Text,
+        port: u16,
+        method: String,
+        path: Text,
+        body: Option<Text>,
+    },
+    Run {
+        node: Text,
+        command: Text,
+        image: Option<Text>,
+    },
+    Container {
+        op: ContainerOp,
+        node: Text,
+    },
+    Replace {
+        node: Text,
+        image: Text,
+    },
+    Sleep(Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOp {
+    Stop,
+    Start,
+    Restart,
+    Kill,
+    Pause,
+    Unpause,
+}
+
+impl ContainerOp {
+    pub fn verb(self) -> &'static str {
+        match self {
+            ContainerOp::Stop => "stop",
+            ContainerOp::Start => "start",
+            ContainerOp::Restart => "restart",
+            ContainerOp::Kill => "kill",
+            ContainerOp::Pause => "pause",
+            ContainerOp::Unpause => "unpause",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Expectation {
+    pub exit_code: Option<i64>,
+    /// `None`: any 2xx for HTTP steps.
+    pub status: Option<u16>,
+    pub stdout_contains: Vec<Text>,
+    pub stdout_regex: Option<Regex>,
+    pub json: Option<(String, Text)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Capture {
+    Regex(Regex),
+    Json(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+impl Plan {
+    /// Reads and checks a scenario file with everything it refers to.
+    pub fn load(path: &Path) -> Result<Plan, Vec<Diagnostic>> {
+        let file: ScenarioFile = yaml::load(path).map_err(|d| vec![d])?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+
+        let compose_path = base.join(&file.cluster.compose.value);
+        let compose = if compose_path.is_file() {
+            Compose::load(&compose_path).map_err(|mut d| {
+                problems.append(&mut d);
+            })
+        } else {
+            problems.push(Diagnostic::at_location(
+                path,
+                &file.cluster.compose.referenced,
+                format!(
+                    "compose file `{}` does not exist (paths are relative to the scenario file)",
+                    compose_path.display()
+                ),
+            ));
+            Err(())
+        };
+
+        let profile_path = base.join(&file.load.profile.value);
+        let profile = if profile_path.is_file() {
+            match yaml::load::<LoadProfile>(&profile_path) {
+                Ok(mut p) => {
+                    if let Some(rate) = file.load.rate {
+                        p.rate = rate;
+                    }
+                    if let Some(clients) = file.load.clients {
+                        p.clients = clients;
+                    }
+                    match p.validate() {
+                        Ok(()) => Ok(p),
+                        Err(messages) => {
+                            problems.extend(
+                                messages
+                                    .into_iter()
+                                    .map(|m| Diagnostic::whole_file(&profile_path, m)),
+                            );
+                            Err(())
+                        }
+                    }
+                }
+                Err(d) => {
+                    problems.push(d);
+                    Err(())
+                }
+            }
+        } else {
+            problems.push(Diagnostic::at_location(
+                path,
+                &file.load.profile.referenced,
+                format!(
+                    "load profile `{}` does not exist (paths are relative to the scenario file)",
+                    profile_path.display()
+                ),
+            ));
+            Err(())
+        };
+
+        for (phase, spec) in [
+            ("steady", &file.phases.steady),
+            ("procedure", &file.phases.procedure),
+            ("recovery", &file.phases.recovery),
+        ] {
+            if let Err(m) = spec.slo.validate() {
+                problems.push(Diagnostic::whole_file(
+                    path,
+                    format!("phases.{phase}.slo: {m}"),
+                ));
+            }
+        }
+        if file.phases.procedure.duration.is_some() {
+            problems.push(Diagnostic::whole_file(
+                path,
+                "phases.procedure.duration: the procedure lasts as long as its steps; remove `duration`",
+            ));
+        }
+        if file.steps.is_empty() {
+            problems.push(Diagnostic::whole_file(
+                path,
+                "`steps` is empty: a procedure needs at least one step",
+            ));
+        }
+
+        let nodes: Vec<String> = match &compose {
+            Ok(c) => c.service_names().map(String::from).collect(),
+            Err(()) => Vec::new(),
+        };
+        let mut planner = Planner {
+            file: path,
+            nodes: &nodes,
+            know_nodes: compose.is_ok(),
+            captured: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
+            problems: Vec::new(),
+        };
+        let mut steps = Vec::new();
+        planner.plan_steps(&file.steps, "", &file.vars, &mut steps);
+        problems.append(&mut planner.problems);
+
+        let (Ok(compose), Ok(profile)) = (compose, profile) else {
+            return Err(problems);
+        };
+
+        let load_nodes = match &file.load.nodes {
+            Some(list) => {
+                for n in &list.value {
+                    match compose.service(n) {
+                        None => problems.push(Diagnostic::at_location(
+                            path,
+                            &list.referenced,
+                            format!("load.nodes: `{n}` is not a service of {}", compose.file.display()),
+                        )),
+                        Some(s) if !s.ports.iter().any(|p| p.container_port == profile.port) => {
+                            problems.push(Diagnostic::at_location(
+                                path,
+                                &list.referenced,
+                                format!(
+                                    "load.nodes: `{n}` does not publish port {} that the load profile uses; add `127.0.0.1::{}` to its ports",
+                                    profile.port, profile.port
+                                ),
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                list.value.clone()
+            }
+            None => compose
+                .services
+                .iter()
+                .filter(|s| s.starts_with_cluster())
+                .filter(|s| s.ports.iter().any(|p| p.container_port == profile.port))
+                .map(|s| s.name.clone())
+                .collect(),
+        };
+        if load_nodes.is_empty() {
+            problems.push(Diagnostic::whole_file(
+                path,
+                format!(
+                    "no node publishes port {} that the load profile uses: the load has nowhere to go",
+                    profile.port
+                ),
+            ));
+        }
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let slos = BTreeMap::from([
+            (Phase::Steady, file.phases.steady.slo),
+            (Phase::Procedure, file.phases.procedure.slo),
+            (Phase::Recovery, file.phases.recovery.slo),
+        ]);
+        Ok(Plan {
+            file: path.to_path_buf(),
+            name: file.name.value,
+            description: file.description,
+            runbook: file.runbook,
+            compose,
+            profile,
+            load_nodes,
+            ready_timeout: file.cluster.ready_timeout.unwrap_or(DEFAULT_READY),
+            steady: file.phases.steady.duration.unwrap_or(DEFAULT_STEADY),
+            recovery: file.phases.recovery.duration.unwrap_or(DEFAULT_RECOVERY),
+            slos,
+            steps,
+            checks: ChecksPlan {
+                data: file.checks.data,
+                reads: file.checks.reads,
+                health_timeout: file.checks.health_timeout.unwrap_or(DEFAULT_HEALTH),
+            },
+        })
+    }
+}
+
+impl Plan {
+    /// Every image the run needs: the topology's and those that steps switch nodes to.
+    pub fn images(&self) -> Vec<String> {
+        let mut images = self.compose.images();
+        for s in &self.steps {
+            match &s.action {
+                Action::Replace { image, .. }
+                | Action::Run {
+                    image: Some(image), ..
+                } if !image.contains("${") => images.push(image.clone()),
+                _ => {}
+            }
+        }
+        images.sort();
+        images.dedup();
+        images
+    }
+}
+
+struct Planner<'a> {
+    file: &'a Path,
+    nodes: &'a [String],
+    know_nodes: bool,
+    /// Names that will have a value at run time: built-ins and earlier captures.
+    captured: BTreeSet<String>,
+    problems: Vec<Diagnostic>,
+}
+
+impl Planner<'_> {
+    fn plan_steps(
+        &mut self,
+        specs: &[StepSpec],
+        prefix: &str,
+        vars: &BTreeMap<String, String>,
+        out: &mut Vec<PlannedStep>,
+    ) {
+        let mut seen = BTreeSet::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let id = format!("{prefix}{}", i + 1);
+            if !seen.insert(spec.name.value.clone()) {
+                self.problem(
+                    spec,
+                    format!(
+                        "step name `{}` is used twice; names must be unique",
+                        spec.name.value
+                    ),
+                );
+            }
+            if let Some(each) = &spec.for_each {
+                if count_actions(spec) != 1 {
+                    self.problem(
+                        spec,
+                        "a `for_each` step has no other action: move it into its `steps`".into(),
+                    );
+                }
+                if each.items.is_empty() {
+                    self.problem(
+                        spec,
+                        "for_each.in is empty: list the items to loop over".into(),
+                    );
+                }
+                if spec.expect.is_some() || spec.wait.is_some() || !spec.capture.is_empty() {
+                    self.problem(
+                        spec,
+                        "`expect`, `wait` and `capture` go on the steps inside `for_each`".into(),
+                    );
+                }
+                for (j, item) in each.items.iter().enumerate() {
+                    let mut inner = vars.clone();
+                    inner.insert(each.var.clone(), item.clone());
+                    self.plan_steps(&each.steps, &format!("{id}.{}.", j + 1), &inner, out);
+                }
+                continue;
+            }
+            if let Some(step) = self.plan_step(spec, id, vars) {
+                for name in spec.capture.keys() {
+                    self.captured.insert(name.clone());
+                }
+                out.push(step);
+            }
+        }
+    }
+
+    fn plan_step(
+        &mut self,
+        spec: &StepSpec,
+        id: String,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<PlannedStep> {
+        let n = count_actions(spec);
+        if n != 1 {
+            let what = if n == 0 {
+                "has no action"
+            } else {
+                "has more than one action"
+            };
+            self.problem(
+                spec,
+                format!(
+                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, sleep, for_each",
+                    spec.name.value
+                ),
+            );
+            return None;
+        }
+        let name = self.text(spec, &spec.name.value, vars);
+        let node = |this: &mut Self, raw: &str| {
+            let node = this.text(spec, raw, vars);
+            if this.know_nodes && !node.contains("${") && !this.nodes.contains(&node) {
+                this.problem(
+                    spec,
+                    format!(
+                        "node `{node}` is not a service of the compose file (known: {})",
+                        this.nodes.join(", ")
+                    ),
+                );
+            }
+            node
+        };
+        let action = if let Some(e) = &spec.exec {
+            Action::Exec {
+                node: node(self, &e.node),
+                command: self.text(spec, &e.command, vars),
+            }
+        } else if let Some(h) = &spec.http {
+            let method = h.method.to_ascii_uppercase();
+            if !["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"].contains(&method.as_str()) {
+                self.problem(
+                    spec,
+                    format!("http.method `{}` is not an HTTP method", h.method),
+                );
+            }
+            Action::Http {
+                node: node(self, &h.node),
+                port: h.port,
+                method,
+                path: self.text(spec, &h.path, vars),
+                body: h.body.as_ref().map(|b| self.text(spec, b, vars)),
+            }
+        } else if let Some(r) = &spec.run {
+            Action::Run {
+                node: node(self, &r.node),
+                command: self.text(spec, &r.command, vars),
+                image: r.image.as_ref().map(|i| self.text(spec, i, vars)),
+            }
+        } else if let Some(r) = &spec.replace {
+            Action::Replace {
+                node: node(self, &r.node),
+                image: self.text(spec, &r.image, vars),
+            }
+        } else if let Some(d) = spec.sleep {
+            Action::Sleep(d)
+        } else {
+            let (op, raw) = [
+                (ContainerOp::Stop, &spec.stop),
+                (ContainerOp::Start, &spec.start),
+                (ContainerOp::Restart, &spec.restart),
+                (ContainerOp::Kill, &spec.kill),
+                (ContainerOp::Pause, &spec.pause),
+                (ContainerOp::Unpause, &spec.unpause),
+            ]
+            .into_iter()
+            .find_map(|(op, raw)| raw.as_ref().map(|r| (op, r)))?;
+            Action::Container {
+                op,
+                node: node(self, raw),
+            }
+        };
+        let expect = self.expectation(spec, &action, vars);
+        let captures = spec
+            .capture
+            .iter()
+            .filter_map(|(name, c)| self.capture(spec, name, c))
+            .collect();
+        Some(PlannedStep {
+            id,
+            name,
+            prose: self.text(spec, &spec.prose, vars),
+            action,
+            expect,
+            captures,
+            wait: spec.wait.as_ref().map(|w| Wait {
+                timeout: w.timeout,
+                interval: w.interval.unwrap_or(DEFAULT_WAIT_INTERVAL),
+            }),
+            timeout: spec.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT),
+        })
+    }
+
+    fn expectation(
+        &mut self,
+        spec: &StepSpec,
+        action: &Action,
+        vars: &BTreeMap<String, String>,
+    ) -> Expectation {
+        let default = ExpectSpec::default();
+        let e = spec.expect.as_ref().unwrap_or(&default);
+        let runs_command = matches!(action, Action::Exec { .. } | Action::Run { .. });
+        let has_output = runs_command || matches!(action, Action::Http { .. });
+        if !has_output && spec.expect.is_some() {
+            self.problem(
+                spec,
+                "`expect` needs an exec, run or http step: this action has no output".into(),
+            );
+        }
+        if !matches!(action, Action::Http { .. }) && e.status.is_some() {
+            self.problem(
+                spec,
+                "expect.status is for http steps; use expect.exit_code for commands".into(),
+            );
+        }
+        if !runs_command && e.exit_code.is_some() {
+            self.problem(spec, "expect.exit_code is for exec and run steps".into());
+        }
+        let stdout_regex = e
+            .stdout_regex
+            .as_ref()
+            .and_then(|r| self.regex(spec, "expect.stdout_regex", r));
+        Expectation {
+            exit_code: e.exit_code.or(runs_command.then_some(0)),
+            status: e.status,
+            stdout_contains: e
+                .stdout_contains
+                .iter()
+                .map(|s| self.text(spec, s, vars))
+                .collect(),
+            stdout_regex,
+            json: e.json.as_ref().map(|j| {
+                self.pointer(spec, "expect.json.pointer", &j.pointer);
+                (j.pointer.clone(), self.text(spec, &j.equals.0, vars))
+            }),
+        }
+    }
+
+    fn capture(
+        &mut self,
+        spec: &StepSpec,
+        name: &str,
+        c: &CaptureSpec,
+    ) -> Option<(String, Capture)> {
+        let capture = match (&c.regex, &c.json) {
+            (Some(r), None) => {
+                Capture::Regex(self.regex(spec, &format!("capture.{name}.regex"), r)?)
+            }
+            (None, Some(p)) => {
+                self.pointer(spec, &format!("capture.{name}.json"), p);
+                Capture::Json(p.clone())
+            }
+            _ => {
+                self.problem(
+                    spec,
+                    format!("capture.{name}: give exactly one of `regex` or `json`"),
+                );
+                return None;
+            }
+        };
+        Some((name.to_string(), capture))
+    }
+
+    fn regex(&mut self, spec: &StepSpec, field: &str, r: &str) -> Option<Regex> {
+        Regex::new(r)
+            .map_err(|e| {
+                self.problem(
+                    spec,
+                    format!("{field} is not a valid regular expression: {e}"),
+                )
+            })
+            .ok()
+    }
+
+    fn pointer(&mut self, spec: &StepSpec, field: &str, p: &str) {
+        if !p.is_empty() && !p.starts_with('/') {
+            self.problem(
+                spec,
+                format!("{field} `{p}` is not a JSON pointer: it starts with `/`, e.g. `/health`"),
+            );
+        }
+    }
+
+    /// Substitutes the variables known now; a reference to a name that no variable, loop
+    /// or earlier capture defines is an error.
+    fn text(&mut self, spec: &StepSpec, raw: &str, vars: &BTreeMap<String, String>) -> Text {
+        let (out, unknown) = substitute(raw, |name| vars.get(name).cloned());
+        for name in unknown {
+            if !self.captured.contains(&name) {
+                self.problem(
+                    spec,
+                    format!(
+                        "`${{{name}}}` is not defined: define it under `vars:`, as a `for_each` variable, or capture it in an earlier step"
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    fn problem(&mut self, spec: &StepSpec, message: String) {
+        self.problems.push(Diagnostic::at_location(
+            self.file,
+            &spec.name.referenced,
+            message,
+        ));
+    }
+}
+
+fn count_actions(s: &StepSpec) -> usize {
+    [
+        s.exec.is_some(),
+        s.http.is_some(),
+        s.run.is_some(),
+        s.stop.is_some(),
+        s.start.is_some(),
+        s.restart.is_some(),
+        s.kill.is_some(),
+        s.pause.is_some(),
+        s.unpause.is_some(),
+        s.replace.is_some(),
+        s.sleep.is_some(),
+        s.for_each.is_some(),
+    ]
+    .into_iter()
+    .filter(|x| *x)
+    .count()
+}
+
+/// Replaces each `${name}` for which `lookup` has a value; returns the text and the names
+/// left unresolved (which stay in the text as written).
+pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len());
+    let mut unresolved = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match lookup(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        unresolved.push(name.to_string());
+                        out.push_str(&rest[start..start + 3 + end]);
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, unresolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitution_keeps_unknown_names() {
+        let (out, unknown) = substitute("a ${x} b ${y} c ${", |n| (n == "x").then(|| "1".into()));
+        assert_eq!(out, "a 1 b ${y} c ${");
+        assert_eq!(unknown, ["y"]);
+    }
+
+    #[test]
+    fn bundled_scenarios_plan() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "yaml") {
+                if let Err(errs) = Plan::load(&p) {
+                    panic!("{}: {:?}", p.display(), errs);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Reporters: turn the [`Summary`] of a run into files in the run's output directory.
+//!
+//! Reporters only read the summary, never the runner, so a report can be re-rendered later
+//! from `summary.json` alone.
+
+pub mod junit;
+pub mod markdown;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::summary::Summary;
+
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const MARKDOWN_FILE: &str = "report.md";
+pub const JUNIT_FILE: &str = "junit.xml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("failed to encode the summary as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("failed to encode the JUnit report: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+    #[error(
+        "failed to write {}: {source}; check that the output directory exists, is writable and has free space",
+        path.display()
+    )]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Writes summary.json, report.md and junit.xml into `out_dir` (which exists).
+pub fn write_all(summary: &Summary, out_dir: &Path) -> Result<(), ReportError> {
+    // Render everything before writing anything, so an encoding error leaves no half set.
+    let mut json = serde_json::to_string_pretty(summary)?;
+    json.push('\n');
+    let files = [
+        (SUMMARY_FILE, json),
+        (MARKDOWN_FILE, markdown::render(summary)),
+        (JUNIT_FILE, junit::render(summary)?),
+    ];
+    for (name, text) in files {
+        let path = out_dir.join(name);
+        fs::write(&path, text).map_err(|source| ReportError::Write { path, source })?;
+    }
+    Ok(())
+}
+
+/// The first line of `text`, cut to `max` characters: for one-line messages and summaries.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim_end();
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// A ratio as a percentage with 2 decimals: `0.01234` → `1.23 %`.
+fn percent(ratio: f64) -> String {
+    if ratio.is_finite() {
+        format!("{:.2} %", ratio * 100.0)
+    } else {
+        "n/a".to_string()
+    }
+}
+
+/// Milliseconds with 1 decimal: `12.345` → `12.3 ms`.
+fn millis(ms: f64) -> String {
+    if ms.is_finite() {
+        format!("{ms:.1} ms")
+    } else {
+        "n/a".to_string()
+    }
+}
+
+/// A duration in whole milliseconds as seconds with 3 decimals: `1234` → `1.234 s`.
+fn seconds_from_ms(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
+}
+
+/// A time on the run clock (microseconds) as seconds with 3 decimals: `1_234_567` → `1.235`.
+fn run_clock(micros: u64) -> String {
+    // Round to the nearest millisecond rather than truncating.
+    let ms = (micros + 500) / 1000;
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// An SLO value in its unit: ratios as percentages, `ms` with 1 decimal, anything else as is.
+fn slo_value(value: f64, unit: &str) -> String {
+    match unit {
+        "ratio" => percent(value),
+        "ms" => millis(value),
+        other => format!("{value} {other}"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Hand-built summaries of a realistic run, shared by the reporters' tests.
+
+    use crate::history::Phase;
+    use crate::summary::*;
+
+    pub const RELEASE_NOTES: &str = "# kv 1.5.0\n\nUpgrade one node at a time:\n\n```sh\nkvctl member list\n```\n\nThen check health.";
+
+    fn step(id: &str, name: &str, prose: &str, action: &str, stdout: &str) -> StepRecord {
+        StepRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            prose: prose.to_string(),
+            action: action.to_string(),
+            status: StepStatus::Passed,
+            started: 0,
+            duration_ms: 0,
+            attempts: 1,
+            output: StepOutput {
+                exit_code: Some(0),
+                http_status: None,
+                stdout: stdout.to_string(),
+                stderr: String::new(),
+            },
+            error: None,
+            transcript: format!("steps/{id}.log"),
+        }
+    }
+
+    fn slo(name: &str, limit: f64, observed: f64, unit: &str) -> SloResult {
+        SloResult {
+            name: name.to_string(),
+            limit,
+            observed,
+            unit: unit.to_string(),
+            pass: observed <= limit,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn phase(
+        phase: Phase,
+        start_s: f64,
+        end_s: f64,
+        ops: u64,
+        errors: u64,
+        p50_ms: f64,
+        p99_ms: f64,
+        longest_unavailable_ms: f64,
+    ) -> PhaseResult {
+        let error_rate = errors as f64 / ops as f64;
+        PhaseResult {
+            phase,
+            start: (start_s * 1e6) as u64,
+            end: (end_s * 1e6) as u64,
+            ops,
+            ok: ops - errors,
+            errors,
+            error_rate,
+            p50_ms,
+            p99_ms,
+            longest_unavailable_ms,
+            slos: vec![
+                slo("error_rate", 0.01, error_rate, "ratio"),
+                slo("p99", 250.0, p99_ms, "ms"),
+                slo("max_unavailable", 2000.0, longest_unavailable_ms, "ms"),
+            ],
+        }
+    }
+
+    /// A rolling upgrade of a 3-node key-value store that went well.
+    pub fn passing() -> Summary {
+        let members: String = (1..=24)
+            .map(|i| format!("/config/feature-{i:02} = on\n"))
+            .collect();
+        let mut steps = vec![
+            step(
+                "1",
+                "Check cluster health",
+                "Before touching anything, make sure every member reports healthy.",
+                "docker exec kv1 kvctl endpoint health --cluster",
+                "kv1:2379 is healthy: took = 2.1ms\nkv2:2379 is healthy: took = 2.4ms\nkv3:2379 is healthy: took = 1.9ms\n",
+            ),
+            step(
+                "2",
+                "Read the release notes",
+                "The release notes name the upgrade order; read them on the node.",
+                "docker exec kv1 cat /usr/share/doc/kv/RELEASE.md",
+                RELEASE_NOTES,
+            ),
+            step(
+                "3",
+                "Dump the configuration",
+                "Save the configuration keys so they can be compared after the upgrade.",
+                "docker exec kv1 kvctl get --prefix /config",
+                &members,
+            ),
+            step(
+                "4",
+                "Wait for the cluster version",
+                "The cluster version moves to 1.5 once the last member runs 1.5.",
+                "GET http://127.0.0.1:32379/version",
+                "{\"server\":\"1.5.0\",\"cluster\":\"1.5.0\"}",
+            ),
+        ];
+        let starts = [10_012_345, 10_520_000, 10_600_000, 11_000_000];
+        let durations = [412, 35, 80, 6_250];
+        for ((s, start), duration) in steps.iter_mut().zip(starts).zip(durations) {
+            s.started = start;
+            s.duration_ms = duration;
+        }
+        steps[3].attempts = 7;
+        steps[3].output.exit_code = None;
+        steps[3].output.http_status = Some(200);
+        Summary {
+            schema: SCHEMA.to_string(),
+            scenario: "rolling-upgrade".to_string(),
+            description:
+                "Upgrade every member from 1.4 to 1.5, one at a time, without losing a write."
+                    .to_string(),
+            file: "scenarios/rolling-upgrade.yaml".to_string(),
+            run_id: "20250314T092653Z-7f3a".to_string(),
+            seed: 42,
+            started_at: "2025-03-14T09:26:53Z".to_string(),
+            duration_ms: 47_318,
+            verdict: Verdict::Pass,
+            reasons: vec![],
+            steps,
+            phases: vec![
+                phase(Phase::Steady, 0.0, 10.012345, 2_480, 0, 3.42, 11.87, 12.0),
+                phase(
+                    Phase::Procedure,
+                    10.012345,
+                    17.25,
+                    1_702,
+                    3,
+                    4.05,
+                    48.61,
+                    812.4,
+                ),
+                phase(Phase::Recovery, 17.25, 47.318, 7_391, 0, 3.51, 12.09, 9.8),
+            ],
+            data: DataResult {
+                keys: 512,
+                acked: 5_790,
+                lost: 0,
+                unexpected: 0,
+                recovered: 2,
+                lost_examples: vec![],
+                unexpected_examples: vec![],
+                pass: true,
+            },
+            reads: ReadResult {
+                checked: 5_780,
+                phantom: 0,
+                future: 0,
+                stale: 0,
+                examples: vec![],
+                pass: true,
+            },
+            checks: vec![CheckResult {
+                name: "hash equal on all nodes".to_string(),
+                pass: true,
+                detail: "kv1, kv2, kv3: hash 3719238741 at revision 5803".to_string(),
+            }],
+            load: LoadStats {
+                ops: 11_573,
+                reads: 5_783,
+                writes: 5_790,
+                ok: 11_570,
+                fail: 1,
+                unknown: 2,
+                ops_per_s: 244.58,
+                goose_requests: 11_573,
+            },
+            nodes: ["kv1", "kv2", "kv3"]
+                .into_iter()
+                .map(|name| NodeRecord {
+                    name: name.to_string(),
+                    image_at_start: "firedrill/kv:1.4.23".to_string(),
+                    image_at_end: "firedrill/kv:1.5.1".to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The same drill gone wrong: step 3 fails, step 4 is skipped, the procedure breaches its
+    /// latency and availability SLOs, three acknowledged writes are lost, one read is stale and
+    /// the hash check fails.
+    pub fn failing() -> Summary {
+        let mut s = passing();
+        s.verdict = Verdict::Fail;
+        s.duration_ms = 63_004;
+        s.reasons = vec![
+            "step 3 (Dump the configuration) failed: exit code 1".to_string(),
+            "procedure: p99 latency 1840.2 ms is over the limit of 250.0 ms".to_string(),
+            "procedure: the cluster was unavailable for 4210.0 ms, over the limit of 2000.0 ms"
+                .to_string(),
+            "3 acknowledged writes were lost".to_string(),
+            "1 read returned stale data".to_string(),
+            "check \"hash equal on all nodes\" failed".to_string(),
+        ];
+        let failed = &mut s.steps[2];
+        failed.status = StepStatus::Failed;
+        failed.duration_ms = 5_003;
+        failed.output = StepOutput {
+            exit_code: Some(1),
+            http_status: None,
+            stdout: "/config/feature-01 = on\n/config/feature-02 = <unset> & ]]>\n".to_string(),
+            stderr: "Error: context deadline exceeded\n".to_string(),
+        };
+        failed.error = Some(
+            "exit code 1, expected 0\ncommand: docker exec kv1 kvctl get --prefix /config"
+                .to_string(),
+        );
+        let skipped = &mut s.steps[3];
+        skipped.status = StepStatus::Skipped;
+        skipped.started = 0;
+        skipped.duration_ms = 0;
+        skipped.attempts = 0;
+        skipped.output = StepOutput::default();
+
+        s.phases[2].end = 63_004_000;
+        let procedure = &mut s.phases[1];
+        procedure.p99_ms = 1840.24;
+        procedure.longest_unavailable_ms = 4210.0;
+        procedure.errors = 12;
+        procedure.ok = procedure.ops - 12;
+        procedure.error_rate = 12.0 / procedure.ops as f64;
+        for slo in &mut procedure.slos {
+            slo.observed = match slo.name.as_str() {
+                "error_rate" => procedure.error_rate,
+                "p99" => 1840.24,
+                _ => 4210.0,
+            };
+            slo.pass = slo.observed <= slo.limit;
+        }
+
+        s.data.lost = 3;
+        s.data.unexpected = 0;
+        s.data.lost_examples = vec![
+            "key k-0017 value c3-w811: acked at 14.202 s, absent after recovery".to_string(),
+            "key k-0042 value c1-w790: acked at 14.388 s, absent after recovery".to_string(),
+            "key k-0101 value c2-w802: acked at 14.391 s, absent after recovery".to_string(),
+        ];
+        s.data.pass = false;
+        s.reads.stale = 1;
+        s.reads.examples = vec![
+            "read of k-0042 at 15.100 s by client 4 on kv2 returned c1-w700, but c1-w790 completed at 14.388 s"
+                .to_string(),
+        ];
+        s.reads.pass = false;
+        s.checks[0] = CheckResult {
+            name: "hash equal on all nodes".to_string(),
+            pass: false,
+            detail:
+                "kv1: 3719238741 | kv2: 3719238741 | kv3: 1025597466\nkv3 diverged at revision 5803"
+                    .to_string(),
+        };
+        s.nodes[2].image_at_end = "firedrill/kv:1.4.23".to_string();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Summary;
+
+    #[test]
+    fn write_all_writes_the_three_files_and_the_summary_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let summary = fixtures::failing();
+        write_all(&summary, dir.path()).expect("write_all");
+
+        let json = fs::read_to_string(dir.path().join(SUMMARY_FILE)).expect("summary.json");
+        let back: Summary = serde_json::from_str(&json).expect("summary.json parses as Summary");
+        // Summary has no PartialEq: compare through the JSON value instead.
+        assert_eq!(
+            serde_json::to_value(&back).expect("encode"),
+            serde_json::to_value(&summary).expect("encode"),
+        );
+        assert!(
+            json.contains("\n  \"scenario\": \"rolling-upgrade\""),
+            "pretty JSON"
+        );
+
+        let md = fs::read_to_string(dir.path().join(MARKDOWN_FILE)).expect("report.md");
+        assert_eq!(md, markdown::render(&summary));
+        let xml = fs::read_to_string(dir.path().join(JUNIT_FILE)).expect("junit.xml");
+        assert_eq!(xml, junit::render(&summary).expect("junit"));
+    }
+
+    #[test]
+    fn write_all_names_the_path_it_could_not_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("no-such-dir");
+        let err = write_all(&fixtures::passing(), &missing).expect_err("must fail");
+        assert!(matches!(err, ReportError::Write { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("no-such-dir/summary.json"), "{message}");
+        assert!(message.contains("writable"), "{message}");
+    }
+
+    #[test]
+    fn numbers_are_pretty() {
+        assert_eq!(percent(0.012345), "1.23 %");
+        assert_eq!(percent(0.0), "0.00 %");
+        assert_eq!(percent(f64::NAN), "n/a");
+        assert_eq!(millis(12.345), "12.3 ms");
+        assert_eq!(millis(f64::INFINITY), "n/a");
+        assert_eq!(seconds_from_ms(47_318), "47.318 s");
+        assert_eq!(seconds_from_ms(5), "0.005 s");
+        assert_eq!(run_clock(10_012_345), "10.012");
+        assert_eq!(run_clock(1_999_600), "2.000");
+        assert_eq!(slo_value(0.5, "ratio"), "50.00 %");
+        assert_eq!(slo_value(3.0, "ops"), "3 ops");
+    }
+
+    #[test]
+    fn first_line_is_cut_to_length() {
+        assert_eq!(first_line("one\ntwo", 10), "one");
+        assert_eq!(first_line("abcdefghij", 5), "abcd…");
+        assert_eq!(first_line("", 5), "");
+    }
+}

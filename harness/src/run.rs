@@ -1,0 +1,562 @@
+//! One run of a plan: cluster up, load on, steps through the phases, checks, verdict,
+//! artifacts, cluster down. Everything it learns flows out as events and one `Summary`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, watch};
+
+use crate::check;
+use crate::cluster::{self, Cluster, ClusterError};
+use crate::events::{emit, EventSink, RunEvent};
+use crate::history::{Micros, Op, Outcome, Phase, PhaseWindow};
+use crate::load::{self, LoadRun, Target};
+use crate::plan::Plan;
+use crate::report;
+use crate::slo;
+use crate::step::{self, StepContext};
+use crate::summary::{
+    CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, StepRecord, StepStatus, Summary,
+    Verdict, SCHEMA,
+};
+use crate::verdict;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where artifacts go; `reports/<scenario>/<timestamp>/` when absent.
+    pub out_dir: Option<PathBuf>,
+    pub seed: Option<u64>,
+    /// Leave the cluster running for a post-mortem.
+    pub keep: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot write artifacts to {path}: {source}")]
+    Artifacts {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the load generator failed: {0}")]
+    Load(String),
+    #[error("the run panicked: {0}; the cluster was removed")]
+    Panicked(String),
+    #[error("interrupted; the cluster was removed")]
+    Interrupted,
+}
+
+/// Runs the plan and removes what it created (unless `keep`), whatever happens.
+pub async fn run(
+    plan: &Plan,
+    opts: &RunOptions,
+    docker: &Docker,
+    events: &EventSink,
+    interrupt: watch::Receiver<bool>,
+) -> Result<Summary, RunError> {
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    let seed = opts.seed.unwrap_or_else(rand::random::<u64>);
+    let out_dir = match &opts.out_dir {
+        Some(d) => d.clone(),
+        None => default_out_dir(&plan.name),
+    };
+    for dir in [out_dir.clone(), out_dir.join("logs"), out_dir.join("steps")] {
+        std::fs::create_dir_all(&dir).map_err(|source| RunError::Artifacts {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    emit(
+        events,
+        RunEvent::Started {
+            scenario: plan.name.clone(),
+            run_id: run_id.clone(),
+            seed,
+            out_dir: out_dir.clone(),
+        },
+    );
+    let reaped = cluster::reap_stale(docker).await?;
+    if reaped.total() > 0 {
+        emit(
+            events,
+            RunEvent::Note(format!(
+                "removed what killed runs left behind: {} containers, {} volumes, {} networks",
+                reaped.containers, reaped.volumes, reaped.networks
+            )),
+        );
+    }
+    let epoch = Instant::now();
+    let started_at = chrono::Utc::now();
+    let created = Cluster::create(
+        docker,
+        &plan.compose,
+        &run_id,
+        opts.keep,
+        &out_dir.join("logs"),
+    )
+    .await;
+    let cluster = match created {
+        Ok(c) => c,
+        Err(e) => {
+            // A half-created cluster is found by its label.
+            let _ = cluster::reap(docker, Some(&run_id)).await;
+            return Err(e.into());
+        }
+    };
+    let ctx = Drive {
+        plan,
+        cluster: &cluster,
+        events,
+        epoch,
+        seed,
+        run_id: &run_id,
+        out_dir: &out_dir,
+        interrupt,
+    };
+    let outcome = std::panic::AssertUnwindSafe(ctx.drive())
+        .catch_unwind()
+        .await;
+    let outcome = match outcome {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(RunError::Panicked(what))
+        }
+    };
+    if opts.keep {
+        let nodes: Vec<String> = plan
+            .compose
+            .services
+            .iter()
+            .filter_map(|s| {
+                let c = cluster.container_name(&s.name)?;
+                let ports: Vec<String> = s
+                    .ports
+                    .iter()
+                    .filter_map(|p| {
+                        cluster
+                            .host_port(&s.name, p.container_port)
+                            .map(|h| format!("{}→127.0.0.1:{h}", p.container_port))
+                    })
+                    .collect();
+                Some(format!(
+                    "  {}: docker exec -it {c} sh   (ports {})",
+                    s.name,
+                    ports.join(", ")
+                ))
+            })
+            .collect();
+        emit(
+            events,
+            RunEvent::Note(format!(
+                "--keep: the cluster stays up (network {}).\n{}\nremove it with `firedrill clean`",
+                cluster.network(),
+                nodes.join("\n")
+            )),
+        );
+    } else {
+        let t = Instant::now();
+        cluster.teardown().await?;
+        emit(
+            events,
+            RunEvent::Note(format!(
+                "cluster removed in {:.1}s",
+                t.elapsed().as_secs_f64()
+            )),
+        );
+    }
+    let (summary, steps_failed_to_report) = match outcome {
+        Ok(mut summary) => {
+            summary.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            summary.run_id = run_id;
+            (summary, false)
+        }
+        Err(e) => return Err(e),
+    };
+    let _ = steps_failed_to_report;
+    report::write_all(&summary, &out_dir).map_err(|e| RunError::Artifacts {
+        path: out_dir.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    emit(
+        events,
+        RunEvent::Finished {
+            verdict: summary.verdict,
+            reasons: summary.reasons.clone(),
+            out_dir,
+        },
+    );
+    Ok(summary)
+}
+
+fn default_out_dir(scenario: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let base = Path::new("reports").join(scenario);
+    let mut dir = base.join(&stamp);
+    let mut n = 2;
+    while dir.exists() {
+        dir = base.join(format!("{stamp}-{n}"));
+        n += 1;
+    }
+    dir
+}
+
+struct Drive<'a> {
+    plan: &'a Plan,
+    cluster: &'a Cluster,
+    events: &'a EventSink,
+    epoch: Instant,
+    seed: u64,
+    run_id: &'a str,
+    out_dir: &'a Path,
+    interrupt: watch::Receiver<bool>,
+}
+
+impl Drive<'_> {
+    fn now(&self) -> Micros {
+        self.epoch.elapsed().as_micros() as Micros
+    }
+
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    /// Sleeps, waking early on Ctrl-C; says whether it was interrupted.
+    async fn pause(&mut self, d: Duration) -> bool {
+        let mut rx = self.interrupt.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => false,
+            _ = rx.wait_for(|v| *v) => true,
+        }
+    }
+
+    async fn drive(mut self) -> Result<Summary, RunError> {
+        let plan = self.plan;
+        let t = Instant::now();
+        let starting: Vec<String> = plan
+            .compose
+            .services
+            .iter()
+            .filter(|s| s.starts_with_cluster())
+            .map(|s| s.name.clone())
+            .collect();
+        self.cluster
+            .wait_healthy(&starting, plan.ready_timeout)
+            .await?;
+        emit(
+            self.events,
+            RunEvent::ClusterReady {
+                nodes: starting.clone(),
+                took: t.elapsed(),
+            },
+        );
+        let images_at_start: BTreeMap<String, String> = plan
+            .compose
+            .service_names()
+            .filter_map(|n| Some((n.to_string(), self.cluster.image(n)?)))
+            .collect();
+
+        let targets: Vec<Target> = plan
+            .load_nodes
+            .iter()
+            .filter_map(|n| {
+                let port = self.cluster.host_port(n, plan.profile.port)?;
+                Some(Target {
+                    node: n.clone(),
+                    base_url: format!("http://127.0.0.1:{port}"),
+                })
+            })
+            .collect();
+        let (history, recorder) =
+            Recorder::start(self.out_dir.join("history.jsonl")).map_err(|source| {
+                RunError::Artifacts {
+                    path: self.out_dir.join("history.jsonl"),
+                    source,
+                }
+            })?;
+        let profile = Arc::new(plan.profile.clone());
+        let load = LoadRun::start(
+            profile.clone(),
+            targets.clone(),
+            self.seed,
+            self.epoch,
+            history,
+        )
+        .map_err(|e| RunError::Load(e.to_string()))?;
+        let ticker = recorder.ticker(self.events.clone(), self.epoch);
+
+        let steady_start = self.now();
+        emit(self.events, RunEvent::PhaseStarted(Phase::Steady));
+        let mut interrupted = self.pause(plan.steady).await;
+
+        let procedure_start = self.now();
+        emit(self.events, RunEvent::PhaseStarted(Phase::Procedure));
+        let mut records: Vec<StepRecord> = Vec::new();
+        let mut ctx = StepContext {
+            cluster: self.cluster,
+            http: reqwest::Client::new(),
+            vars: BTreeMap::from([
+                ("run_id".to_string(), self.run_id.to_string()),
+                ("seed".to_string(), self.seed.to_string()),
+            ]),
+            epoch: self.epoch,
+            transcripts: &self.out_dir.join("steps"),
+        };
+        let mut failed = false;
+        for s in &plan.steps {
+            interrupted |= self.interrupted();
+            if failed || interrupted {
+                let why = if interrupted {
+                    "the run was interrupted"
+                } else {
+                    "an earlier step failed"
+                };
+                records.push(step::skipped(s, why));
+                continue;
+            }
+            emit(
+                self.events,
+                RunEvent::StepStarted {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                },
+            );
+            let r = step::execute(s, &mut ctx).await;
+            failed = r.status == StepStatus::Failed;
+            emit(self.events, RunEvent::StepFinished(Box::new(r.clone())));
+            records.push(r);
+        }
+
+        let recovery_start = self.now();
+        emit(self.events, RunEvent::PhaseStarted(Phase::Recovery));
+        if !interrupted {
+            interrupted = self.pause(plan.recovery).await;
+        }
+        let recovery_end = self.now();
+        let goose_requests = load
+            .stop()
+            .await
+            .map_err(|e| RunError::Load(e.to_string()))?
+            .requests;
+        ticker.abort();
+        let ops = recorder
+            .finish()
+            .await
+            .map_err(|source| RunError::Artifacts {
+                path: self.out_dir.join("history.jsonl"),
+                source,
+            })?;
+        if interrupted {
+            return Err(RunError::Interrupted);
+        }
+
+        let mut checks = Vec::new();
+        let data = if plan.checks.data {
+            self.read_back(&targets, &ops, &mut checks).await
+        } else {
+            DataResult {
+                pass: true,
+                ..Default::default()
+            }
+        };
+        let reads = if plan.checks.reads {
+            check::read_check(&ops)
+        } else {
+            ReadResult {
+                pass: true,
+                ..Default::default()
+            }
+        };
+        let windows = [
+            PhaseWindow {
+                phase: Phase::Steady,
+                start: steady_start,
+                end: procedure_start,
+            },
+            PhaseWindow {
+                phase: Phase::Procedure,
+                start: procedure_start,
+                end: recovery_start,
+            },
+            PhaseWindow {
+                phase: Phase::Recovery,
+                start: recovery_start,
+                end: recovery_end,
+            },
+        ];
+        let phases: Vec<_> = windows
+            .iter()
+            .map(|w| slo::evaluate_phase(&ops, *w, &plan.slos[&w.phase]))
+            .collect();
+        let (verdict, reasons) = verdict::judge(&records, &phases, &data, &reads, &checks);
+        let nodes = images_at_start
+            .into_iter()
+            .map(|(name, start)| NodeRecord {
+                image_at_end: self.cluster.image(&name).unwrap_or_default(),
+                name,
+                image_at_start: start,
+            })
+            .collect();
+        Ok(Summary {
+            schema: SCHEMA.to_string(),
+            scenario: plan.name.clone(),
+            description: plan.description.clone(),
+            file: plan.file.display().to_string(),
+            run_id: String::new(),
+            seed: self.seed,
+            started_at: String::new(),
+            duration_ms: self.epoch.elapsed().as_millis() as u64,
+            verdict,
+            reasons,
+            steps: records,
+            phases,
+            data,
+            reads,
+            checks,
+            load: load_stats(
+                &ops,
+                recovery_end.saturating_sub(steady_start),
+                goose_requests,
+            ),
+            nodes,
+        })
+    }
+
+    /// After a health gate, reads every key the load wrote and judges what is there.
+    async fn read_back(
+        &self,
+        targets: &[Target],
+        ops: &[Op],
+        checks: &mut Vec<CheckResult>,
+    ) -> DataResult {
+        let plan = self.plan;
+        let deadline = Instant::now() + plan.checks.health_timeout;
+        let running = self.cluster.running_nodes().await;
+        let health = self
+            .cluster
+            .wait_healthy(&running, plan.checks.health_timeout)
+            .await;
+        checks.push(CheckResult {
+            name: "cluster healthy after recovery".into(),
+            pass: health.is_ok(),
+            detail: match &health {
+                Ok(()) => format!("{} running nodes pass their health check", running.len()),
+                Err(e) => e.to_string(),
+            },
+        });
+        let keys: Vec<String> = ops
+            .iter()
+            .filter(|o| o.kind == crate::history::OpKind::Write)
+            .map(|o| o.key.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match load::read_back(&plan.profile, targets, &keys, deadline).await {
+            Ok(values) => check::data_check(ops, &values),
+            Err(e) => {
+                checks.push(CheckResult {
+                    name: "read back every key".into(),
+                    pass: false,
+                    detail: e.to_string(),
+                });
+                DataResult::default()
+            }
+        }
+    }
+}
+
+fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
+    let count = |f: &dyn Fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count() as u64;
+    LoadStats {
+        ops: ops.len() as u64,
+        reads: count(&|o| o.kind == crate::history::OpKind::Read),
+        writes: count(&|o| o.kind == crate::history::OpKind::Write),
+        ok: count(&|o| o.outcome == Outcome::Ok),
+        fail: count(&|o| o.outcome == Outcome::Fail),
+        unknown: count(&|o| o.outcome == Outcome::Unknown),
+        ops_per_s: if span == 0 {
+            0.0
+        } else {
+            ops.len() as f64 / (span as f64 / 1e6)
+        },
+        goose_requests,
+    }
+}
+
+/// Streams operations into `history.jsonl` as they return and keeps them for the checks.
+struct Recorder {
+    task: tokio::task::JoinHandle<std::io::Result<Vec<Op>>>,
+    ops: Arc<AtomicU64>,
+    errors: Arc<AtomicU64>,
+}
+
+impl Recorder {
+    fn start(path: PathBuf) -> std::io::Result<(mpsc::UnboundedSender<Op>, Recorder)> {
+        let file = std::fs::File::create(&path)?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
+        let ops = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let (count, errs) = (ops.clone(), errors.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::new(file);
+            let mut all = Vec::new();
+            while let Some(op) = rx.blocking_recv() {
+                serde_json::to_writer(&mut out, &op)?;
+                out.write_all(b"\n")?;
+                count.fetch_add(1, Ordering::Relaxed);
+                if op.outcome != Outcome::Ok {
+                    errs.fetch_add(1, Ordering::Relaxed);
+                }
+                all.push(op);
+            }
+            out.flush()?;
+            Ok(all)
+        });
+        Ok((tx, Recorder { task, ops, errors }))
+    }
+
+    /// Reports the load's progress every few seconds.
+    fn ticker(&self, events: EventSink, epoch: Instant) -> tokio::task::JoinHandle<()> {
+        let (ops, errors) = (self.ops.clone(), self.errors.clone());
+        tokio::spawn(async move {
+            let mut last = (0u64, Instant::now());
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let n = ops.load(Ordering::Relaxed);
+                let rate = (n - last.0) as f64 / last.1.elapsed().as_secs_f64();
+                last = (n, Instant::now());
+                let _ = epoch;
+                emit(
+                    &events,
+                    RunEvent::Load {
+                        ops: n,
+                        errors: errors.load(Ordering::Relaxed),
+                        ops_per_s: rate,
+                    },
+                );
+            }
+        })
+    }
+
+    /// Waits until every sender is gone (the load stopped) and returns the history.
+    async fn finish(self) -> std::io::Result<Vec<Op>> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_verdict_is_copy(v: Verdict) -> Verdict {
+    v
+}

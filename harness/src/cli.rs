@@ -148,7 +148,7 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
             if found.is_empty() {
                 problems.push(Diagnostic::whole_file(
                     p,
-                    "holds no scenario files (*.yaml)",
+                    "holds no scenario files (*.yaml or *.yml): name a scenario file, or a directory that holds some",
                 ));
             }
             found.sort();
@@ -156,7 +156,10 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
         } else if p.exists() {
             files.push(p.clone());
         } else {
-            problems.push(Diagnostic::whole_file(p, "does not exist"));
+            problems.push(Diagnostic::whole_file(
+                p,
+                "does not exist: check the path (a relative path starts from the current directory)",
+            ));
         }
     }
     if problems.is_empty() {
@@ -331,31 +334,19 @@ async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, kee
 }
 
 /// Ctrl-C and SIGTERM set the flag; the run then stops its steps and removes the cluster.
+/// Installed through `ctrlc` before goose starts: goose installs its own handler (which
+/// exits the process on a second Ctrl-C, leaking the cluster) only when none exists.
 fn listen_for_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
-    // Registered now, before goose starts, so goose's own Ctrl-C handler stands aside.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-    tokio::spawn(async move {
-        let term = async {
-            match term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let int = async {
-            match int.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = term => {},
-            _ = int => {},
+    let installed = ctrlc::set_handler(move || {
+        if !*tx.borrow() {
+            eprintln!("interrupted: stopping and removing the cluster…");
         }
-        eprintln!("interrupted: stopping and removing the cluster…");
         let _ = tx.send(true);
     });
+    if let Err(e) = installed {
+        tracing::warn!("cannot catch Ctrl-C ({e}); an interrupted run may leave containers for `firedrill clean`");
+    }
     rx
 }
 

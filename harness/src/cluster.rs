@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, VolumeCreateRequest,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions,
@@ -47,6 +48,8 @@ pub enum ClusterError {
     },
     #[error("node `{0}` is not part of this cluster")]
     UnknownNode(String),
+    #[error("node `{0}` has no address on the run's network (is it running and connected?)")]
+    NoAddress(String),
     #[error("docker refused to {action}: {source}")]
     Docker {
         action: String,
@@ -108,6 +111,8 @@ struct Node {
     /// Container port → host port on 127.0.0.1; fixed for the run so a restarted or
     /// replaced node is reached where the load already talks to it.
     ports: BTreeMap<u16, u16>,
+    /// Environment set by a `replace` step over the compose file's.
+    env: Vec<(String, String)>,
     created: bool,
 }
 
@@ -166,6 +171,7 @@ impl Cluster {
                     container: format!("fd-{run_id}-{}", s.name),
                     image: s.image.clone(),
                     ports,
+                    env: Vec::new(),
                     created: false,
                 },
             );
@@ -293,6 +299,8 @@ impl Cluster {
             env: Some(
                 s.environment
                     .iter()
+                    .filter(|(k, _)| !node.env.iter().any(|(o, _)| o == k))
+                    .chain(node.env.iter())
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect(),
             ),
@@ -332,6 +340,20 @@ impl Cluster {
         let node = self.node(name)?;
         if !node.created {
             let s = self.service(name)?;
+            // A destroyed node's volumes are recreated, labelled, before Docker would make
+            // unlabelled ones.
+            for m in &s.mounts {
+                if let MountSource::Volume(v) = &m.source {
+                    self.docker
+                        .create_volume(VolumeCreateRequest {
+                            name: Some(self.volume_name(v)),
+                            labels: Some(self.labels.clone()),
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(docker_err(format!("create volume {v}")))?;
+                }
+            }
             let body = self.container_body(s, &node, &node.image, self.node_labels(name));
             self.docker
                 .create_container(
@@ -453,7 +475,12 @@ impl Cluster {
 
     /// Replaces the node's container with one running `image`, with the same volumes,
     /// network name, ports and command: swapping the binary, keeping the data.
-    pub async fn replace(&self, name: &str, image: &str) -> Result<(), ClusterError> {
+    pub async fn replace(
+        &self,
+        name: &str,
+        image: Option<&str>,
+        env: &[(String, String)],
+    ) -> Result<(), ClusterError> {
         let node = self.node(name)?;
         if node.created {
             self.docker
@@ -469,9 +496,110 @@ impl Cluster {
         }
         if let Some(n) = self.nodes.lock().expect("node table").get_mut(name) {
             n.created = false;
-            n.image = image.to_string();
+            if let Some(image) = image {
+                n.image = image.to_string();
+            }
+            n.env = env.to_vec();
         }
         self.start(name).await
+    }
+
+    /// Removes a node's container and the named volumes given, as when a machine is lost
+    /// for good. Starting the node again creates it afresh.
+    pub async fn destroy(&self, name: &str, volumes: &[String]) -> Result<(), ClusterError> {
+        let node = self.node(name)?;
+        if node.created {
+            self.docker
+                .remove_container(
+                    &node.container,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .map_err(docker_err(format!("remove the container of {name}")))?;
+        }
+        if let Some(n) = self.nodes.lock().expect("node table").get_mut(name) {
+            n.created = false;
+        }
+        for v in volumes {
+            self.docker
+                .remove_volume(
+                    &self.volume_name(v),
+                    Some(RemoveVolumeOptions { force: true }),
+                )
+                .await
+                .map_err(docker_err(format!("remove volume {v} of {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// The node's address on the run's network.
+    pub async fn ip(&self, name: &str) -> Result<String, ClusterError> {
+        let node = self.node(name)?;
+        let info = self
+            .docker
+            .inspect_container(&node.container, None)
+            .await
+            .map_err(docker_err(format!("inspect {name}")))?;
+        info.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(&self.network))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| ClusterError::NoAddress(name.to_string()))
+    }
+
+    /// Every node whose container exists.
+    pub fn created_nodes(&self) -> Vec<String> {
+        self.nodes
+            .lock()
+            .expect("node table")
+            .iter()
+            .filter(|(_, n)| n.created)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Labels for another object of this run (a sidecar), named `what`.
+    pub fn labels_for(&self, what: &str) -> HashMap<String, String> {
+        self.node_labels(what)
+    }
+
+    /// Disconnects a node from the run's network, or connects it again under its name.
+    pub async fn set_connected(&self, name: &str, connected: bool) -> Result<(), ClusterError> {
+        let node = self.node(name)?;
+        if connected {
+            self.docker
+                .connect_network(
+                    &self.network,
+                    NetworkConnectRequest {
+                        container: node.container.clone(),
+                        endpoint_config: Some(EndpointSettings {
+                            aliases: Some(vec![name.to_string()]),
+                            ..Default::default()
+                        }),
+                    },
+                )
+                .await
+                .map_err(docker_err(format!("connect {name}")))
+        } else {
+            self.docker
+                .disconnect_network(
+                    &self.network,
+                    NetworkDisconnectRequest {
+                        container: node.container.clone(),
+                        force: Some(true),
+                    },
+                )
+                .await
+                .map_err(docker_err(format!("disconnect {name}")))
+        }
     }
 
     /// Runs `command` through `sh -c` inside a running node.
@@ -492,11 +620,24 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<ExecOutput, ClusterError> {
         let node = self.node(name)?;
+        self.exec_container(&node.container, name, argv, timeout)
+            .await
+    }
+
+    /// Runs `argv` in any container of this run (a node or a fault sidecar); `label` names it
+    /// in errors.
+    pub async fn exec_container(
+        &self,
+        container: &str,
+        label: &str,
+        argv: Vec<String>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, ClusterError> {
         let shown = argv.join(" ");
         let exec = self
             .docker
             .create_exec(
-                &node.container,
+                container,
                 ExecConfig {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
@@ -505,18 +646,18 @@ impl Cluster {
                 },
             )
             .await
-            .map_err(docker_err(format!("run `{shown}` in {name}")))?;
+            .map_err(docker_err(format!("run `{shown}` in {label}")))?;
         let collect = async {
             let mut out = ExecOutput::default();
             let started = self
                 .docker
                 .start_exec(&exec.id, None::<StartExecOptions>)
                 .await
-                .map_err(docker_err(format!("run `{shown}` in {name}")))?;
+                .map_err(docker_err(format!("run `{shown}` in {label}")))?;
             if let StartExecResults::Attached { mut output, .. } = started {
                 while let Some(chunk) = output.next().await {
                     match chunk.map_err(docker_err(format!(
-                        "read the output of `{shown}` in {name}"
+                        "read the output of `{shown}` in {label}"
                     )))? {
                         LogOutput::StdErr { message } => {
                             out.stderr.push_str(&String::from_utf8_lossy(&message))
@@ -532,14 +673,14 @@ impl Cluster {
                 .docker
                 .inspect_exec(&exec.id)
                 .await
-                .map_err(docker_err(format!("inspect `{shown}` in {name}")))?;
+                .map_err(docker_err(format!("inspect `{shown}` in {label}")))?;
             out.exit_code = inspect.exit_code.unwrap_or(-1);
             Ok(out)
         };
         tokio::time::timeout(timeout, collect)
             .await
             .map_err(|_| ClusterError::ExecTimeout {
-                node: name.to_string(),
+                node: label.to_string(),
                 command: shown,
                 timeout,
             })?

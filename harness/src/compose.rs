@@ -104,11 +104,16 @@ impl Compose {
         let mut services = Vec::new();
         for (name, s) in raw.services {
             let line = yaml::top_level_key_line(&text, &format!("  {name}")).unwrap_or(0);
-            let mut problem = |message: String| {
+            // Located at the offending value when it is written in this service, else at
+            // the service (its value may come from an `x-` anchor above).
+            let mut problem = |value: Option<&str>, message: String| {
+                let (line, column) = value
+                    .and_then(|v| value_location(&text, line, v))
+                    .unwrap_or((line, 3));
                 problems.push(Diagnostic::at(
                     path,
                     line,
-                    3,
+                    column,
                     format!("service `{name}`: {message}"),
                 ))
             };
@@ -118,21 +123,21 @@ impl Compose {
                     Ok(m) => {
                         if let MountSource::Volume(vol) = &m.source {
                             if !volumes.contains(vol) {
-                                problem(format!(
+                                problem(Some(v), format!(
                                     "volume `{vol}` is not declared under the top-level `volumes:`; add `{vol}:` there"
                                 ));
                             }
                         }
                         mounts.push(m);
                     }
-                    Err(e) => problem(e),
+                    Err(e) => problem(Some(v), e),
                 }
             }
             let mut ports = Vec::new();
             for p in &s.ports {
                 match parse_port(p) {
-                    Ok(p) => ports.push(p),
-                    Err(e) => problem(e),
+                    Ok(port) => ports.push(port),
+                    Err(e) => problem(Some(p), e),
                 }
             }
             let healthcheck = match s.healthcheck {
@@ -144,13 +149,16 @@ impl Compose {
                         timeout: h.timeout.unwrap_or(Duration::from_secs(5)),
                     }),
                     Err(e) => {
-                        problem(e);
+                        problem(Some("test:"), e);
                         None
                     }
                 },
             };
             if s.image.trim().is_empty() {
-                problem("`image` is empty".into());
+                problem(
+                    Some("image:"),
+                    "`image` is empty: name the image to run".into(),
+                );
             }
             services.push(Service {
                 name: name.clone(),
@@ -171,7 +179,10 @@ impl Compose {
         // serde_saphyr keeps map order in BTreeMap; restore file order for stable output.
         services.sort_by_key(|s| text.find(&format!("\n  {}:", s.name)).unwrap_or(usize::MAX));
         if services.is_empty() {
-            problems.push(Diagnostic::whole_file(path, "defines no services"));
+            problems.push(Diagnostic::whole_file(
+                path,
+                "defines no services: add a `services:` map with at least one service",
+            ));
         }
         if problems.is_empty() {
             Ok(Compose {
@@ -199,6 +210,15 @@ impl Compose {
         images.dedup();
         images
     }
+}
+
+/// The 1-based line and column where `value` is first written after line `after` (the
+/// line of the service it belongs to).
+fn value_location(text: &str, after: u64, value: &str) -> Option<(u64, u64)> {
+    text.lines()
+        .enumerate()
+        .skip(usize::try_from(after).ok()?)
+        .find_map(|(i, l)| l.find(value).map(|c| (i as u64 + 1, c as u64 + 1)))
 }
 
 fn top_level_keys(text: &str) -> Vec<String> {
@@ -415,7 +435,15 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose/etcd-3.yaml");
         let c = Compose::load(&p).unwrap();
         let names: Vec<_> = c.service_names().collect();
-        assert_eq!(names, ["etcd1", "etcd2", "etcd3"]);
+        assert_eq!(names, ["etcd1", "etcd2", "etcd3", "etcd4"]);
+        // The spare has a profile: a step starts it, not the cluster.
+        let starting: Vec<_> = c
+            .services
+            .iter()
+            .filter(|s| s.starts_with_cluster())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(starting, ["etcd1", "etcd2", "etcd3"]);
         let e1 = c.service("etcd1").unwrap();
         assert_eq!(
             e1.ports,
@@ -453,6 +481,18 @@ mod tests {
             text.iter().any(|t| t.contains("publish on 127.0.0.1")),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn a_bad_port_or_volume_is_located_at_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "services:\n  a:\n    image: x\n    volumes:\n      - data:/d\n    ports: [\"127.0.0.1::80\", \"80:80\"]\n",
+        );
+        let errs = Compose::load(&p).unwrap_err();
+        let at: Vec<(u64, u64)> = errs.iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(at, [(5, 9), (6, 31)], "{errs:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod compose;
 pub mod console;
 pub mod events;
+pub mod fault;
 pub mod history;
 pub mod images;
 pub mod load;

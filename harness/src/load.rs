@@ -88,6 +88,26 @@ impl From<goose::GooseError> for LoadError {
 /// Set while an attack runs: goose's killswitch and metrics are process-global.
 static ATTACK_RUNNING: AtomicBool = AtomicBool::new(false);
 
+/// Holds [`ATTACK_RUNNING`] for one attack and releases it however the attack ends (even by a
+/// panic), so a later `start` is not refused forever.
+struct AttackSlot;
+
+impl AttackSlot {
+    fn take() -> Result<AttackSlot, LoadError> {
+        if ATTACK_RUNNING.swap(true, Ordering::SeqCst) {
+            Err(LoadError::AlreadyRunning)
+        } else {
+            Ok(AttackSlot)
+        }
+    }
+}
+
+impl Drop for AttackSlot {
+    fn drop(&mut self) {
+        ATTACK_RUNNING.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Long enough that only [`LoadRun::stop`] ends the attack (30 days, in seconds).
 const RUN_TIME_SECS: usize = 30 * 24 * 3600;
 /// How often `stop` pulls the killswitch again: goose clears it when an attack starts, so a
@@ -123,9 +143,13 @@ impl LoadRun {
     /// Starts the load now: goose users, one per client, pinned to targets round-robin.
     /// Every operation is sent to `sink` as an [`Op`] the moment it returns.
     ///
-    /// Must be called inside a tokio runtime. Install the tracing subscriber (with its `log`
-    /// bridge, tracing-subscriber's default) first: otherwise goose installs its own logger,
-    /// which writes to stdout.
+    /// Must be called inside a tokio runtime. Two process-wide side effects of goose to plan for:
+    /// - install the tracing subscriber (with its `log` bridge, tracing-subscriber's default)
+    ///   first, or goose installs its own logger, which writes to stdout; goose also logs a
+    ///   warning per failed request (filter `goose=error` to keep a fault quiet);
+    /// - goose's first attack installs a SIGINT handler with `ctrlc::set_handler`, which replaces
+    ///   any handler installed otherwise (e.g. `tokio::signal::ctrl_c` stops firing); it stays
+    ///   away only when a handler was installed through the `ctrlc` crate first.
     pub fn start(
         profile: Arc<LoadProfile>,
         targets: Vec<Target>,
@@ -135,9 +159,7 @@ impl LoadRun {
     ) -> Result<LoadRun, LoadError> {
         let compiled = profile.compile().map_err(LoadError::InvalidProfile)?;
         let first_url = check_targets(&targets)?.remove(0);
-        if ATTACK_RUNNING.swap(true, Ordering::SeqCst) {
-            return Err(LoadError::AlreadyRunning);
-        }
+        let slot = AttackSlot::take()?;
         let shared = Arc::new(Shared {
             compiled,
             keys: profile.key_names(),
@@ -150,17 +172,10 @@ impl LoadRun {
             next_id: AtomicU64::new(0),
             pacer: Pacer::new(profile.rate),
         });
-        let attack = match configure_attack(&shared, first_url.as_str()) {
-            Ok(attack) => attack,
-            Err(error) => {
-                ATTACK_RUNNING.store(false, Ordering::SeqCst);
-                return Err(error);
-            }
-        };
+        let attack = configure_attack(&shared, first_url.as_str())?;
         let handle = tokio::spawn(async move {
-            let result = attack.execute().await;
-            ATTACK_RUNNING.store(false, Ordering::SeqCst);
-            result
+            let _slot = slot;
+            attack.execute().await
         });
         Ok(LoadRun {
             attack: handle,
@@ -216,10 +231,12 @@ pub async fn read_back(
         .map_err(LoadError::Client)?;
     let mut values = BTreeMap::new();
     let mut turn = 0usize;
+    let mut failures_in_a_row = 0usize;
     for (done, key) in keys.iter().enumerate() {
         loop {
+            // Stay on a target while it answers; a failing one is left at once, and only a
+            // full round of failures waits before trying again.
             let base = &bases[turn % bases.len()];
-            turn += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let rendered = compiled.read.render(key, "");
             let concluded = match base.join(&rendered.path) {
@@ -240,7 +257,13 @@ pub async fn read_back(
             };
             if concluded.outcome == Outcome::Ok {
                 values.insert(key.clone(), concluded.value);
+                failures_in_a_row = 0;
                 break;
+            }
+            turn += 1;
+            failures_in_a_row += 1;
+            if failures_in_a_row % bases.len() != 0 {
+                continue;
             }
             if Instant::now() + READ_BACK_PAUSE >= deadline {
                 return Err(LoadError::ReadBackIncomplete {
@@ -314,7 +337,7 @@ struct OpScript {
 impl OpScript {
     fn new(seed: u64, client: u32, read_ratio: f64, key_count: u32) -> OpScript {
         // Mix the client index in so neighbouring seeds do not give shifted copies.
-        let client_seed = seed ^ u64::from(client + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let client_seed = seed ^ (u64::from(client) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         OpScript {
             rng: StdRng::seed_from_u64(client_seed),
             read_ratio,
@@ -337,6 +360,8 @@ impl OpScript {
 #[derive(Debug, Clone)]
 struct ClientState {
     client: u32,
+    /// Index of the target the client talks to now.
+    target: usize,
     node: String,
     script: OpScript,
     writes: u64,
@@ -405,6 +430,7 @@ async fn setup_client(user: &mut GooseUser, shared: &Shared) -> TransactionResul
     })?;
     user.set_session_data(ClientState {
         client,
+        target: index % shared.targets.len(),
         node: target.node.clone(),
         script: OpScript::new(
             shared.seed,
@@ -464,6 +490,7 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         Err(error) => Err(SendError::Goose(error.to_string())),
     };
     let served_by = shared.profile.served_by_header.as_deref();
+    let never_sent = matches!(&response, Err(SendError::Http(e)) if e.is_connect());
     let concluded = match response {
         Ok(response) => conclude(kind, &shared.compiled, served_by, Ok(response)).await,
         Err(SendError::Http(error)) => {
@@ -497,6 +524,19 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         tracing::warn!(
             "the history sink was closed while the load runs: operations are no longer recorded"
         );
+    }
+    // Like a client given several endpoints: a node that refuses connections is left for the
+    // next one. Only for connections never made, so no operation is ever sent twice.
+    if never_sent && shared.profile.failover && shared.targets.len() > 1 {
+        if let Some(state) = user.get_session_data_mut::<ClientState>() {
+            state.target = (state.target + 1) % shared.targets.len();
+            let next = &shared.targets[state.target];
+            state.node = next.node.clone();
+            let url = next.base_url.clone();
+            if let Err(error) = user.set_base_url(&url) {
+                tracing::warn!("load client {client} cannot fail over to {url}: {error}");
+            }
+        }
     }
 }
 
@@ -740,6 +780,9 @@ mod tests {
         profile.rate = rate;
         profile.timeout = timeout;
         profile.keys.count = 20;
+        profile.read_ratio = 0.5;
+        // Each client stays on its target, so a dead target's operations stay visible.
+        profile.failover = false;
         profile
     }
 
@@ -1024,7 +1067,16 @@ mod tests {
         let profile = small_profile(3, rate, Duration::from_secs(2));
         let epoch = Instant::now();
         let ran = Duration::from_secs(3);
-        let (ops, count) = run_load(&profile, &targets, epoch, ran, async {}, Duration::ZERO).await;
+        let second = async {
+            let (sink, _history) = unbounded_channel();
+            let refused =
+                LoadRun::start(Arc::new(profile.clone()), targets.clone(), 1, epoch, sink);
+            assert!(
+                matches!(refused, Err(LoadError::AlreadyRunning)),
+                "a second attack started"
+            );
+        };
+        let (ops, count) = run_load(&profile, &targets, epoch, ran, second, Duration::ZERO).await;
 
         assert!(ops.iter().any(|op| op.kind == OpKind::Read), "no reads");
         assert!(ops.iter().any(|op| op.kind == OpKind::Write), "no writes");

@@ -20,8 +20,12 @@ pub struct LoadProfile {
     pub description: String,
     /// The container port the requests go to on each target node.
     pub port: u16,
-    /// Concurrent clients (goose users); client `i` is pinned to target `i mod n`.
+    /// Concurrent clients (goose users); client `i` starts on target `i mod n`.
     pub clients: u32,
+    /// A client whose node refuses connections moves on to the next target, as clients
+    /// configured with several endpoints do. Without it, a client stays on its node.
+    #[serde(default)]
+    pub failover: bool,
     /// Cap on operations per second over all clients.
     pub rate: f64,
     /// Share of reads, from 0 to 1.
@@ -456,27 +460,28 @@ mod tests {
 
     #[test]
     fn the_bundled_etcd_profile_parses_and_validates() {
+        // Tuning knobs (clients, rate, key count) may change; what makes it etcd may not.
         let profile = etcd_profile();
+        assert_eq!(profile.validate(), Ok(()));
         assert_eq!(profile.port, 2379);
-        assert_eq!(profile.clients, 6);
-        assert_eq!(profile.rate, 150.0);
-        assert_eq!(profile.read_ratio, 0.5);
-        assert_eq!(profile.keys.prefix, "fd/");
-        assert_eq!(profile.keys.count, 100);
         assert_eq!(profile.timeout, Duration::from_secs(2));
         assert_eq!(profile.write.method, HttpMethod::Post);
+        assert_eq!(profile.write.path, "/v3/kv/put");
+        assert_eq!(profile.read.path, "/v3/kv/range");
         assert_eq!(profile.read.value.json, "/kvs/0/value");
         assert_eq!(profile.read.value.decode, Some(Decoding::Base64));
-        assert_eq!(profile.validate(), Ok(()));
         let keys = profile.key_names();
-        assert_eq!(keys.len(), 100);
-        assert_eq!(keys[0], "fd/0");
-        assert_eq!(keys[99], "fd/99");
+        assert_eq!(keys.len(), profile.keys.count as usize);
+        assert_eq!(keys[0], format!("{}0", profile.keys.prefix));
+        assert_eq!(
+            keys[keys.len() - 1],
+            format!("{}{}", profile.keys.prefix, profile.keys.count - 1)
+        );
     }
 
     #[test]
     fn an_unknown_key_is_refused_by_name() {
-        let text = edited("read_ratio: 0.5", "read_ratio: 0.5\nthreads: 4");
+        let text = format!("{ETCD_KV}\nthreads: 4\n");
         let error = serde_saphyr::from_str::<LoadProfile>(&text)
             .expect_err("an unknown key must be refused")
             .to_string();
@@ -509,13 +514,19 @@ mod tests {
 
     #[test]
     fn a_read_ratio_outside_zero_to_one_is_refused() {
-        let errors = errors_of(&edited("read_ratio: 0.5", "read_ratio: 1.5"));
+        let mut profile = etcd_profile();
+        profile.read_ratio = 1.5;
         assert_eq!(
-            errors,
-            vec!["read_ratio: must be between 0 and 1, got 1.5".to_string()]
+            profile.validate(),
+            Err(vec![
+                "read_ratio: must be between 0 and 1, got 1.5".to_string()
+            ])
         );
-        let errors = errors_of(&edited("read_ratio: 0.5", "read_ratio: -0.1"));
+        profile.read_ratio = -0.1;
+        let errors = profile.validate().expect_err("refused");
         assert!(errors[0].starts_with("read_ratio:"), "{errors:?}");
+        profile.read_ratio = f64::NAN;
+        assert!(profile.validate().is_err(), "NaN is no ratio");
     }
 
     #[test]

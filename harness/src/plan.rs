@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::compose::Compose;
+use crate::compose::{Compose, MountSource};
 use crate::history::Phase;
 use crate::loadprofile::LoadProfile;
 use crate::scenario::{CaptureSpec, ExpectSpec, ScenarioFile, StepSpec};
@@ -22,6 +22,7 @@ const DEFAULT_READY: Duration = Duration::from_secs(60);
 const DEFAULT_HEALTH: Duration = Duration::from_secs(60);
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(500);
+const DEFAULT_CONVERGE: Duration = Duration::from_secs(30);
 
 /// Variables the harness itself provides at run time.
 pub const BUILTIN_VARS: [&str; 2] = ["run_id", "seed"];
@@ -41,6 +42,7 @@ pub struct Plan {
     pub slos: BTreeMap<Phase, SloSpec>,
     pub steps: Vec<PlannedStep>,
     pub checks: ChecksPlan,
+    pub fault_image: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,18 @@ pub struct ChecksPlan {
     pub data: bool,
     pub reads: bool,
     pub health_timeout: Duration,
+    pub converge: Vec<Converge>,
+}
+
+/// A command that must give the same answer on every node.
+#[derive(Debug, Clone)]
+pub struct Converge {
+    pub name: String,
+    pub command: String,
+    /// Every running node when empty.
+    pub nodes: Vec<String>,
+    pub compare: Option<Regex>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +75,14 @@ pub struct PlannedStep {
     pub captures: Vec<(String, Capture)>,
     pub wait: Option<Wait>,
     pub timeout: Duration,
+    pub recovers: Option<Recovers>,
+}
+
+/// The node that should serve again after the step, and how soon.
+#[derive(Debug, Clone)]
+pub struct Recovers {
+    pub node: Text,
+    pub within: Option<Duration>,
 }
 
 /// Text that may still hold `${var}` references to values captured at run time.
@@ -90,9 +112,66 @@ pub enum Action {
     },
     Replace {
         node: Text,
-        image: Text,
+        image: Option<Text>,
+        env: Vec<(String, Text)>,
+    },
+    Destroy {
+        node: Text,
+        volumes: Vec<String>,
+    },
+    Partition(PartitionPlan),
+    /// `None`: every fault.
+    Heal(Option<Text>),
+    Reject {
+        node: Text,
+        port: u16,
+        share: f64,
+        connections_only: bool,
+    },
+    Netem {
+        node: Text,
+        delay: Option<Duration>,
+        loss: Option<f64>,
+    },
+    Network {
+        node: Text,
+        connected: bool,
     },
     Sleep(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub enum PartitionPlan {
+    Isolate(Text),
+    Groups(Vec<Vec<Text>>),
+    OneWay { from: Text, to: Vec<Text> },
+}
+
+impl Action {
+    /// The node the action is about, if one.
+    pub fn node(&self) -> Option<&Text> {
+        match self {
+            Action::Exec { node, .. }
+            | Action::Http { node, .. }
+            | Action::Run { node, .. }
+            | Action::Container { node, .. }
+            | Action::Replace { node, .. }
+            | Action::Destroy { node, .. }
+            | Action::Reject { node, .. }
+            | Action::Netem { node, .. }
+            | Action::Network { node, .. } => Some(node),
+            Action::Partition(PartitionPlan::Isolate(node)) => Some(node),
+            Action::Heal(node) => node.as_ref(),
+            Action::Partition(_) | Action::Sleep(_) => None,
+        }
+    }
+
+    fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::Partition(_) | Action::Heal(_) | Action::Reject { .. } | Action::Netem { .. }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +313,7 @@ impl Plan {
         };
         let mut planner = Planner {
             file: path,
+            compose: compose.as_ref().ok(),
             nodes: &nodes,
             know_nodes: compose.is_ok(),
             captured: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
@@ -242,6 +322,43 @@ impl Plan {
         let mut steps = Vec::new();
         planner.plan_steps(&file.steps, "", &file.vars, &mut steps);
         problems.append(&mut planner.problems);
+        if file.cluster.fault_image.is_none() && steps.iter().any(|s| s.action.is_fault()) {
+            problems.push(Diagnostic::whole_file(
+                path,
+                "fault steps need a sidecar image: add `fault_image: <an image with iptables and iproute2>` under `cluster:`",
+            ));
+        }
+        let mut converge = Vec::new();
+        for c in &file.checks.converge {
+            for n in c.nodes.iter().flatten() {
+                if !nodes.is_empty() && !nodes.contains(n) {
+                    problems.push(Diagnostic::whole_file(
+                        path,
+                        format!(
+                            "checks.converge `{}`: node `{n}` is not a service of the compose file",
+                            c.name
+                        ),
+                    ));
+                }
+            }
+            let compare = match c.compare.as_deref().map(Regex::new).transpose() {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(Diagnostic::whole_file(
+                        path,
+                        format!("checks.converge `{}`: `compare` is not a valid regular expression: {e}", c.name),
+                    ));
+                    None
+                }
+            };
+            converge.push(Converge {
+                name: c.name.clone(),
+                command: substitute(&c.command, |n| file.vars.get(n).cloned()).0,
+                nodes: c.nodes.clone().unwrap_or_default(),
+                compare,
+                timeout: c.timeout.unwrap_or(DEFAULT_CONVERGE),
+            });
+        }
 
         let (Ok(compose), Ok(profile)) = (compose, profile) else {
             return Err(problems);
@@ -314,7 +431,9 @@ impl Plan {
                 data: file.checks.data,
                 reads: file.checks.reads,
                 health_timeout: file.checks.health_timeout.unwrap_or(DEFAULT_HEALTH),
+                converge,
             },
+            fault_image: file.cluster.fault_image,
         })
     }
 }
@@ -325,13 +444,16 @@ impl Plan {
         let mut images = self.compose.images();
         for s in &self.steps {
             match &s.action {
-                Action::Replace { image, .. }
+                Action::Replace {
+                    image: Some(image), ..
+                }
                 | Action::Run {
                     image: Some(image), ..
                 } if !image.contains("${") => images.push(image.clone()),
                 _ => {}
             }
         }
+        images.extend(self.fault_image.iter().cloned());
         images.sort();
         images.dedup();
         images
@@ -340,6 +462,7 @@ impl Plan {
 
 struct Planner<'a> {
     file: &'a Path,
+    compose: Option<&'a Compose>,
     nodes: &'a [String],
     know_nodes: bool,
     /// Names that will have a value at run time: built-ins and earlier captures.
@@ -418,7 +541,7 @@ impl Planner<'_> {
             self.problem(
                 spec,
                 format!(
-                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, sleep, for_each",
+                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, for_each",
                     spec.name.value
                 ),
             );
@@ -465,9 +588,112 @@ impl Planner<'_> {
                 image: r.image.as_ref().map(|i| self.text(spec, i, vars)),
             }
         } else if let Some(r) = &spec.replace {
+            if r.image.is_none() && r.env.is_empty() {
+                self.problem(
+                    spec,
+                    "replace: give a new `image`, new `env`, or both".into(),
+                );
+            }
             Action::Replace {
                 node: node(self, &r.node),
-                image: self.text(spec, &r.image, vars),
+                image: r.image.as_ref().map(|i| self.text(spec, i, vars)),
+                env: r
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.text(spec, v, vars)))
+                    .collect(),
+            }
+        } else if let Some(d) = &spec.destroy {
+            let n = node(self, &d.node);
+            if let Some(service) = self.compose.and_then(|c| c.service(&n)) {
+                for v in &d.volumes {
+                    let mounted = service
+                        .mounts
+                        .iter()
+                        .any(|m| m.source == MountSource::Volume(v.clone()));
+                    if !mounted {
+                        self.problem(spec, format!("destroy: `{n}` has no volume `{v}` mounted"));
+                    }
+                }
+            }
+            Action::Destroy {
+                node: n,
+                volumes: d.volumes.clone(),
+            }
+        } else if let Some(p) = &spec.partition {
+            let plan = match (&p.isolate, &p.groups, &p.from, &p.to) {
+                (Some(n), None, None, None) => PartitionPlan::Isolate(node(self, n)),
+                (None, Some(groups), None, None) => {
+                    if groups.len() < 2 {
+                        self.problem(spec, "partition.groups needs at least two groups".into());
+                    }
+                    PartitionPlan::Groups(
+                        groups
+                            .iter()
+                            .map(|g| g.iter().map(|n| node(self, n)).collect())
+                            .collect(),
+                    )
+                }
+                (None, None, Some(from), Some(to)) => PartitionPlan::OneWay {
+                    from: node(self, from),
+                    to: to.iter().map(|n| node(self, n)).collect(),
+                },
+                _ => {
+                    self.problem(
+                        spec,
+                        "partition: give exactly one of `isolate: NODE`, `groups: [[…], […]]`, or `from: NODE` with `to: [NODES]`".into(),
+                    );
+                    return None;
+                }
+            };
+            Action::Partition(plan)
+        } else if let Some(h) = &spec.heal {
+            Action::Heal((h != "all").then(|| node(self, h)))
+        } else if let Some(r) = &spec.reject {
+            if !(0.0..=1.0).contains(&r.share) {
+                self.problem(
+                    spec,
+                    format!("reject.share must be between 0 and 1, got {}", r.share),
+                );
+            }
+            let connections_only = match r.per.as_deref() {
+                None | Some("packets") => false,
+                Some("connections") => true,
+                Some(other) => {
+                    self.problem(
+                        spec,
+                        format!("reject.per is `packets` or `connections`, not `{other}`"),
+                    );
+                    false
+                }
+            };
+            Action::Reject {
+                node: node(self, &r.node),
+                port: r.port,
+                share: r.share,
+                connections_only,
+            }
+        } else if let Some(n) = &spec.netem {
+            if n.delay.is_none() && n.loss.is_none() {
+                self.problem(spec, "netem: give `delay`, `loss`, or both".into());
+            }
+            if n.loss.is_some_and(|l| !(0.0..=1.0).contains(&l)) {
+                self.problem(spec, "netem.loss must be between 0 and 1".into());
+            }
+            Action::Netem {
+                node: node(self, &n.node),
+                delay: n.delay,
+                loss: n.loss,
+            }
+        } else if let Some(n) = &spec.disconnect {
+            Action::Network {
+                node: node(self, n),
+                connected: false,
+            }
+        } else if let Some(n) = &spec.connect {
+            Action::Network {
+                node: node(self, n),
+                connected: true,
             }
         } else if let Some(d) = spec.sleep {
             Action::Sleep(d)
@@ -488,6 +714,27 @@ impl Planner<'_> {
             }
         };
         let expect = self.expectation(spec, &action, vars);
+        let recovers = match &spec.recovers {
+            None => None,
+            Some(r) => match r
+                .node
+                .as_ref()
+                .map(|n| node(self, n))
+                .or_else(|| action.node().cloned())
+            {
+                Some(n) => Some(Recovers {
+                    node: n,
+                    within: r.within,
+                }),
+                None => {
+                    self.problem(
+                        spec,
+                        "recovers: this step has no node of its own: give `recovers.node`".into(),
+                    );
+                    None
+                }
+            },
+        };
         let captures = spec
             .capture
             .iter()
@@ -505,6 +752,7 @@ impl Planner<'_> {
                 interval: w.interval.unwrap_or(DEFAULT_WAIT_INTERVAL),
             }),
             timeout: spec.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT),
+            recovers,
         })
     }
 
@@ -636,6 +884,13 @@ fn count_actions(s: &StepSpec) -> usize {
         s.pause.is_some(),
         s.unpause.is_some(),
         s.replace.is_some(),
+        s.destroy.is_some(),
+        s.partition.is_some(),
+        s.heal.is_some(),
+        s.reject.is_some(),
+        s.netem.is_some(),
+        s.disconnect.is_some(),
+        s.connect.is_some(),
         s.sleep.is_some(),
         s.for_each.is_some(),
     ]

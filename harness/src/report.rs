@@ -1,8 +1,9 @@
 //! Reporters: turn the [`Summary`] of a run into files in the run's output directory.
 //!
-//! Reporters only read the summary, never the runner, so a report can be re-rendered later
-//! from `summary.json` alone.
+//! Reporters only read the summary (and, for the HTML charts, the operation history), never
+//! the runner, so a report can be re-rendered later from `summary.json` and `history.jsonl`.
 
+pub mod html;
 pub mod junit;
 pub mod markdown;
 
@@ -10,11 +11,16 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::summary::Summary;
+use crate::history::Op;
+use crate::summary::{DataResult, ReadResult, StepRecord, StepStatus, Summary};
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const MARKDOWN_FILE: &str = "report.md";
 pub const JUNIT_FILE: &str = "junit.xml";
+pub const HTML_FILE: &str = "report.html";
+
+/// Outputs longer than this many lines are folded so the page stays short.
+pub const FOLD_LINES: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -29,8 +35,9 @@ pub enum ReportError {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// Writes summary.json, report.md and junit.xml into `out_dir` (which exists).
-pub fn write_all(summary: &Summary, out_dir: &Path) -> Result<(), ReportError> {
+/// Writes summary.json, report.md, junit.xml and report.html into `out_dir` (which exists);
+/// `ops` is the run's operation history, drawn in report.html's charts.
+pub fn write_all(summary: &Summary, ops: &[Op], out_dir: &Path) -> Result<(), ReportError> {
     // Render everything before writing anything, so an encoding error leaves no half set.
     let mut json = serde_json::to_string_pretty(summary)?;
     json.push('\n');
@@ -38,12 +45,154 @@ pub fn write_all(summary: &Summary, out_dir: &Path) -> Result<(), ReportError> {
         (SUMMARY_FILE, json),
         (MARKDOWN_FILE, markdown::render(summary)),
         (JUNIT_FILE, junit::render(summary)?),
+        (HTML_FILE, html::render(summary, ops)),
     ];
     for (name, text) in files {
         let path = out_dir.join(name);
         fs::write(&path, text).map_err(|source| ReportError::Write { path, source })?;
     }
     Ok(())
+}
+
+/// The verdict in one sentence: how each part of the judgement came out.
+fn tally(s: &Summary) -> String {
+    let mut parts = Vec::new();
+
+    let total = s.steps.len();
+    let failed = count_steps(&s.steps, StepStatus::Failed);
+    let skipped = count_steps(&s.steps, StepStatus::Skipped);
+    let mut steps = if failed == 0 && skipped > 0 {
+        format!("{skipped} of {} skipped", plural(total, "step", "steps"))
+    } else {
+        outcome(total, failed, ("step", "steps"), ("passed", "failed"))
+            .unwrap_or_else(|| "no steps".to_string())
+    };
+    if failed > 0 && skipped > 0 {
+        steps.push_str(&format!(", {skipped} skipped"));
+    }
+    parts.push(steps);
+
+    let slos = s.phases.iter().flat_map(|p| &p.slos);
+    let breached = slos.clone().filter(|slo| !slo.pass).count();
+    parts.push(
+        outcome(slos.count(), breached, ("SLO", "SLOs"), ("met", "breached"))
+            .unwrap_or_else(|| "no SLOs".to_string()),
+    );
+
+    parts.push(data_sentence(&s.data));
+    parts.push(reads_sentence(&s.reads));
+
+    let failed = s.checks.iter().filter(|c| !c.pass).count();
+    parts.extend(outcome(
+        s.checks.len(),
+        failed,
+        ("check", "checks"),
+        ("passed", "failed"),
+    ));
+
+    capitalized(&parts.join(", ")) + "."
+}
+
+/// "all 4 steps passed", "1 of 4 steps failed", "1 check failed"; `None` when there are none.
+fn outcome(
+    total: usize,
+    bad: usize,
+    (one, many): (&str, &str),
+    (good_verb, bad_verb): (&str, &str),
+) -> Option<String> {
+    Some(match (total, bad) {
+        (0, _) => return None,
+        (1, 0) => format!("1 {one} {good_verb}"),
+        (1, _) => format!("1 {one} {bad_verb}"),
+        (_, 0) => format!("all {total} {many} {good_verb}"),
+        _ => format!("{bad} of {total} {many} {bad_verb}"),
+    })
+}
+
+fn data_sentence(d: &DataResult) -> String {
+    let mut parts = Vec::new();
+    if d.lost > 0 {
+        parts.push(plural(d.lost as usize, "lost write", "lost writes"));
+    }
+    if d.unexpected > 0 {
+        parts.push(plural(
+            d.unexpected as usize,
+            "unexpected value",
+            "unexpected values",
+        ));
+    }
+    match (d.pass, parts.is_empty()) {
+        (true, true) => "no lost writes".to_string(),
+        (false, true) => "data check failed".to_string(),
+        _ => parts.join(", "),
+    }
+}
+
+fn reads_sentence(r: &ReadResult) -> String {
+    let parts: Vec<String> = [
+        (r.phantom, "phantom"),
+        (r.future, "future"),
+        (r.stale, "stale"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, kind)| format!("{n} {kind}"))
+    .collect();
+    match (r.pass, parts.is_empty()) {
+        (true, true) => "reads consistent".to_string(),
+        (false, true) => "read check failed".to_string(),
+        _ => {
+            let total = r.phantom + r.future + r.stale;
+            format!(
+                "{} {}",
+                parts.join(", "),
+                if total == 1 { "read" } else { "reads" }
+            )
+        }
+    }
+}
+
+fn count_steps(steps: &[StepRecord], status: StepStatus) -> usize {
+    steps.iter().filter(|s| s.status == status).count()
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// RFC 3339 as `2025-03-14 09:26:53 UTC`; anything unparsable as given.
+fn wall_clock(rfc3339: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
+/// Text safe inside an HTML element or a quoted attribute value.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The first line of `text`, cut to `max` characters: for one-line messages and summaries.
@@ -99,7 +248,7 @@ fn slo_value(value: f64, unit: &str) -> String {
 pub(crate) mod fixtures {
     //! Hand-built summaries of a realistic run, shared by the reporters' tests.
 
-    use crate::history::Phase;
+    use crate::history::{Op, OpKind, Outcome, Phase};
     use crate::summary::*;
 
     pub const RELEASE_NOTES: &str = "# kv 1.5.0\n\nUpgrade one node at a time:\n\n```sh\nkvctl member list\n```\n\nThen check health.";
@@ -164,6 +313,45 @@ pub(crate) mod fixtures {
                 slo("max_unavailable", 2000.0, longest_unavailable_ms, "ms"),
             ],
         }
+    }
+
+    /// A short history for [`passing`]'s clock: one operation every 500 ms from 8 s to 19.5 s,
+    /// slower while the procedure runs (10–17 s), and one timeout at 12 s.
+    pub fn history() -> Vec<Op> {
+        (0..24u64)
+            .map(|i| {
+                let t_call = 8_000_000 + i * 500_000;
+                let slow = (10_000_000..17_250_000).contains(&t_call);
+                let latency = if slow {
+                    40_000 + i * 1_000
+                } else {
+                    3_000 + i * 100
+                };
+                let timeout = t_call == 12_000_000;
+                let kind = if i % 2 == 0 {
+                    OpKind::Write
+                } else {
+                    OpKind::Read
+                };
+                Op {
+                    id: i,
+                    client: (i % 2) as u32,
+                    node: format!("kv{}", i % 3 + 1),
+                    kind,
+                    key: format!("k-{:04}", i % 5),
+                    value: (kind == OpKind::Write).then(|| format!("c{}-w{i}", i % 2)),
+                    t_call,
+                    t_return: t_call + if timeout { 1_000_000 } else { latency },
+                    outcome: if timeout {
+                        Outcome::Unknown
+                    } else {
+                        Outcome::Ok
+                    },
+                    error: timeout.then(|| "timed out after 1s".to_string()),
+                    backend: None,
+                }
+            })
+            .collect()
     }
 
     /// A rolling upgrade of a 3-node key-value store that went well.
@@ -261,6 +449,7 @@ pub(crate) mod fixtures {
                 pass: true,
                 detail: "kv1, kv2, kv3: hash 3719238741 at revision 5803".to_string(),
             }],
+            recoveries: vec![],
             load: LoadStats {
                 ops: 11_573,
                 reads: 5_783,
@@ -356,6 +545,26 @@ pub(crate) mod fixtures {
                     .to_string(),
         };
         s.nodes[2].image_at_end = "firedrill/kv:1.4.23".to_string();
+        s.recoveries = vec![
+            RecoveryResult {
+                step: "1".to_string(),
+                node: "kv1".to_string(),
+                from: 10_424_345,
+                to_first_ok_ms: Some(12.5),
+                to_slo_ms: Some(850.0),
+                limit_ms: Some(5_000.0),
+                pass: true,
+            },
+            RecoveryResult {
+                step: "3".to_string(),
+                node: "kv3".to_string(),
+                from: 15_603_000,
+                to_first_ok_ms: None,
+                to_slo_ms: None,
+                limit_ms: Some(5_000.0),
+                pass: false,
+            },
+        ];
         s
     }
 }
@@ -366,10 +575,11 @@ mod tests {
     use crate::summary::Summary;
 
     #[test]
-    fn write_all_writes_the_three_files_and_the_summary_round_trips() {
+    fn write_all_writes_the_four_files_and_the_summary_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
         let summary = fixtures::failing();
-        write_all(&summary, dir.path()).expect("write_all");
+        let ops = fixtures::history();
+        write_all(&summary, &ops, dir.path()).expect("write_all");
 
         let json = fs::read_to_string(dir.path().join(SUMMARY_FILE)).expect("summary.json");
         let back: Summary = serde_json::from_str(&json).expect("summary.json parses as Summary");
@@ -387,13 +597,15 @@ mod tests {
         assert_eq!(md, markdown::render(&summary));
         let xml = fs::read_to_string(dir.path().join(JUNIT_FILE)).expect("junit.xml");
         assert_eq!(xml, junit::render(&summary).expect("junit"));
+        let page = fs::read_to_string(dir.path().join(HTML_FILE)).expect("report.html");
+        assert_eq!(page, html::render(&summary, &ops));
     }
 
     #[test]
     fn write_all_names_the_path_it_could_not_write() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("no-such-dir");
-        let err = write_all(&fixtures::passing(), &missing).expect_err("must fail");
+        let err = write_all(&fixtures::passing(), &[], &missing).expect_err("must fail");
         assert!(matches!(err, ReportError::Write { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("no-such-dir/summary.json"), "{message}");
@@ -420,5 +632,22 @@ mod tests {
         assert_eq!(first_line("one\ntwo", 10), "one");
         assert_eq!(first_line("abcdefghij", 5), "abcd…");
         assert_eq!(first_line("", 5), "");
+    }
+
+    #[test]
+    fn html_escape_covers_markup_and_quotes() {
+        assert_eq!(
+            html_escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn unparsable_start_time_is_shown_as_given() {
+        assert_eq!(
+            wall_clock("2025-03-14T10:26:53+01:00"),
+            "2025-03-14 09:26:53 UTC"
+        );
+        assert_eq!(wall_clock("yesterday"), "yesterday");
     }
 }

@@ -15,15 +15,16 @@ use tokio::sync::{mpsc, watch};
 use crate::check;
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
+use crate::fault::Faults;
 use crate::history::{Micros, Op, Outcome, Phase, PhaseWindow};
 use crate::load::{self, LoadRun, Target};
-use crate::plan::Plan;
+use crate::plan::{Converge, Plan};
 use crate::report;
 use crate::slo;
 use crate::step::{self, StepContext};
 use crate::summary::{
-    CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, StepRecord, StepStatus, Summary,
-    Verdict, SCHEMA,
+    CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, RecoveryResult, StepRecord,
+    StepStatus, Summary, SCHEMA,
 };
 use crate::verdict;
 
@@ -177,16 +178,10 @@ pub async fn run(
             )),
         );
     }
-    let (summary, steps_failed_to_report) = match outcome {
-        Ok(mut summary) => {
-            summary.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            summary.run_id = run_id;
-            (summary, false)
-        }
-        Err(e) => return Err(e),
-    };
-    let _ = steps_failed_to_report;
-    report::write_all(&summary, &out_dir).map_err(|e| RunError::Artifacts {
+    let (mut summary, ops) = outcome?;
+    summary.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    summary.run_id = run_id;
+    report::write_all(&summary, &ops, &out_dir).map_err(|e| RunError::Artifacts {
         path: out_dir.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
@@ -242,7 +237,7 @@ impl Drive<'_> {
         }
     }
 
-    async fn drive(mut self) -> Result<Summary, RunError> {
+    async fn drive(mut self) -> Result<(Summary, Vec<Op>), RunError> {
         let plan = self.plan;
         let t = Instant::now();
         let starting: Vec<String> = plan
@@ -304,8 +299,11 @@ impl Drive<'_> {
         let procedure_start = self.now();
         emit(self.events, RunEvent::PhaseStarted(Phase::Procedure));
         let mut records: Vec<StepRecord> = Vec::new();
+        let faults = Faults::new(self.cluster, plan.fault_image.clone());
         let mut ctx = StepContext {
             cluster: self.cluster,
+            faults: &faults,
+            recoveries: Vec::new(),
             http: reqwest::Client::new(),
             vars: BTreeMap::from([
                 ("run_id".to_string(), self.run_id.to_string()),
@@ -371,6 +369,48 @@ impl Drive<'_> {
                 ..Default::default()
             }
         };
+        for c in &plan.checks.converge {
+            checks.push(self.converge(c).await);
+        }
+        let recovery_limit = plan.slos[&Phase::Recovery].max_error_rate.unwrap_or(0.01);
+        let recoveries: Vec<RecoveryResult> = ctx
+            .recoveries
+            .iter()
+            .map(|m| {
+                let first_ok = slo::time_to_recover(&ops, m.from, Some(&m.node));
+                let to_slo = slo::time_to_slo(&ops, m.from, recovery_end, recovery_limit);
+                let limit = m.within.map(|w| w.as_micros() as Micros);
+                RecoveryResult {
+                    step: m.step.clone(),
+                    node: m.node.clone(),
+                    from: m.from,
+                    to_first_ok_ms: first_ok.map(ms),
+                    to_slo_ms: to_slo.map(ms),
+                    limit_ms: limit.map(ms),
+                    pass: match (limit, first_ok) {
+                        (None, _) => true,
+                        (Some(l), Some(t)) => t <= l,
+                        (Some(_), None) => false,
+                    },
+                }
+            })
+            .collect();
+        for r in recoveries.iter().filter(|r| r.limit_ms.is_some()) {
+            let shown = |v: Option<f64>| {
+                v.map(|v| format!("{v:.0} ms"))
+                    .unwrap_or_else(|| "never".into())
+            };
+            checks.push(CheckResult {
+                name: format!("{} serves again within {} after step {}", r.node, shown(r.limit_ms), r.step),
+                pass: r.pass,
+                detail: format!(
+                    "first successful operation on {} after {}; load back within the recovery error rate after {}",
+                    r.node,
+                    shown(r.to_first_ok_ms),
+                    shown(r.to_slo_ms)
+                ),
+            });
+        }
         let reads = if plan.checks.reads {
             check::read_check(&ops)
         } else {
@@ -409,7 +449,7 @@ impl Drive<'_> {
                 image_at_start: start,
             })
             .collect();
-        Ok(Summary {
+        let summary = Summary {
             schema: SCHEMA.to_string(),
             scenario: plan.name.clone(),
             description: plan.description.clone(),
@@ -425,13 +465,15 @@ impl Drive<'_> {
             data,
             reads,
             checks,
+            recoveries,
             load: load_stats(
                 &ops,
                 recovery_end.saturating_sub(steady_start),
                 goose_requests,
             ),
             nodes,
-        })
+        };
+        Ok((summary, ops))
     }
 
     /// After a health gate, reads every key the load wrote and judges what is there.
@@ -442,7 +484,6 @@ impl Drive<'_> {
         checks: &mut Vec<CheckResult>,
     ) -> DataResult {
         let plan = self.plan;
-        let deadline = Instant::now() + plan.checks.health_timeout;
         let running = self.cluster.running_nodes().await;
         let health = self
             .cluster
@@ -463,6 +504,8 @@ impl Drive<'_> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        // The read-back gets its own time, whatever the health gate took.
+        let deadline = Instant::now() + plan.checks.health_timeout;
         match load::read_back(&plan.profile, targets, &keys, deadline).await {
             Ok(values) => check::data_check(ops, &values),
             Err(e) => {
@@ -475,6 +518,66 @@ impl Drive<'_> {
             }
         }
     }
+}
+
+impl Drive<'_> {
+    /// Runs the command on every node until the answers agree or the check times out.
+    async fn converge(&self, c: &Converge) -> CheckResult {
+        let deadline = Instant::now() + c.timeout;
+        loop {
+            let nodes = if c.nodes.is_empty() {
+                self.cluster.running_nodes().await
+            } else {
+                c.nodes.clone()
+            };
+            let mut answers: BTreeMap<String, String> = BTreeMap::new();
+            for n in &nodes {
+                let answer = match self
+                    .cluster
+                    .exec(n, &c.command, Duration::from_secs(10))
+                    .await
+                {
+                    Ok(out) if out.exit_code == 0 => {
+                        let text = out.stdout.trim();
+                        match &c.compare {
+                            None => text.to_string(),
+                            Some(r) => r
+                                .captures(text)
+                                .and_then(|caps| caps.get(1).or_else(|| caps.get(0)))
+                                .map(|m| m.as_str().to_string())
+                                .unwrap_or_else(|| format!("(no match for /{r}/ in `{text}`)")),
+                        }
+                    }
+                    Ok(out) => format!("(exit {}: {})", out.exit_code, out.stderr.trim()),
+                    Err(e) => format!("({e})"),
+                };
+                answers.insert(n.clone(), answer);
+            }
+            let distinct: BTreeSet<&String> = answers.values().collect();
+            let agreed = distinct.len() == 1 && !distinct.iter().any(|a| a.starts_with('('));
+            if agreed || Instant::now() + Duration::from_secs(1) > deadline {
+                let detail = answers
+                    .iter()
+                    .map(|(n, a)| format!("{n}: {a}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return CheckResult {
+                    name: c.name.clone(),
+                    pass: agreed,
+                    detail: if agreed {
+                        format!("all agree: {detail}")
+                    } else {
+                        format!("answers differ after {:?}: {detail}", c.timeout)
+                    },
+                };
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+fn ms(us: Micros) -> f64 {
+    us as f64 / 1000.0
 }
 
 fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
@@ -554,9 +657,4 @@ impl Recorder {
     async fn finish(self) -> std::io::Result<Vec<Op>> {
         self.task.await.map_err(std::io::Error::other)?
     }
-}
-
-#[allow(dead_code)]
-fn _assert_verdict_is_copy(v: Verdict) -> Verdict {
-    v
 }

@@ -40,6 +40,8 @@ pub struct ClusterSpec {
     /// How long the cluster may take to become healthy.
     #[serde(default, with = "humantime_serde")]
     pub ready_timeout: Option<Duration>,
+    /// The image fault sidecars run (it needs iptables and iproute2); only fault steps use it.
+    pub fault_image: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,9 +98,21 @@ pub struct StepSpec {
     pub pause: Option<String>,
     pub unpause: Option<String>,
     pub replace: Option<ReplaceSpec>,
+    pub destroy: Option<DestroySpec>,
+    pub partition: Option<PartitionSpec>,
+    /// `all`, or a node: removes the faults injected so far.
+    pub heal: Option<String>,
+    pub reject: Option<RejectSpec>,
+    pub netem: Option<NetemSpec>,
+    pub disconnect: Option<String>,
+    pub connect: Option<String>,
     #[serde(default, with = "humantime_serde")]
     pub sleep: Option<Duration>,
     pub for_each: Option<ForEachSpec>,
+
+    /// After this step a node should serve again: firedrill measures how long it takes
+    /// (time to recover) and, with `within`, gates it.
+    pub recovers: Option<RecoversSpec>,
 
     pub expect: Option<ExpectSpec>,
     /// Values taken from the output for later steps, as `${name}`.
@@ -146,13 +160,72 @@ pub struct RunSpec {
     pub image: Option<String>,
 }
 
-/// Replace a node's container with one of another image, keeping its volumes, network
-/// name and published ports: the container-level equivalent of swapping the binary.
+/// Replace a node's container with one of another image and/or environment, keeping its
+/// volumes, network name and published ports: the container-level equivalent of swapping
+/// the binary or changing a flag. On a node not created yet, it creates it that way.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceSpec {
     pub node: String,
-    pub image: String,
+    pub image: Option<String>,
+    /// Variables set over the compose file's.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A node lost for good: its container goes, and the named volumes listed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestroySpec {
+    pub node: String,
+    #[serde(default)]
+    pub volumes: Vec<String>,
+}
+
+/// Exactly one of: `isolate`, `groups`, or `from` + `to`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Cut one node off from all its peers, both ways.
+    pub isolate: Option<String>,
+    /// No traffic between nodes of different groups.
+    pub groups: Option<Vec<Vec<String>>>,
+    /// One way: packets from `from` no longer reach `to`.
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+}
+
+/// Reset a random share of what arrives at a node's port.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectSpec {
+    pub node: String,
+    pub port: u16,
+    /// From 0 to 1.
+    pub share: f64,
+    /// `packets` (default: requests on kept-alive connections fail too) or `connections`.
+    pub per: Option<String>,
+}
+
+/// Delay and/or loss with tc netem, where the kernel supports it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetemSpec {
+    pub node: String,
+    #[serde(default, with = "humantime_serde")]
+    pub delay: Option<Duration>,
+    /// From 0 to 1.
+    pub loss: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoversSpec {
+    /// The node that should serve again; the step's own node when absent.
+    pub node: Option<String>,
+    /// Fail the run when the node's first successful operation comes later than this.
+    #[serde(default, with = "humantime_serde")]
+    pub within: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +293,24 @@ pub struct ChecksSpec {
     /// How long the health gate before the read-back may wait.
     #[serde(default, with = "humantime_serde")]
     pub health_timeout: Option<Duration>,
+    /// Commands that must give the same answer on every node once the load has stopped.
+    #[serde(default)]
+    pub converge: Vec<ConvergeSpec>,
+}
+
+/// Replica convergence: `command` run in every node gives the same answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvergeSpec {
+    pub name: String,
+    pub command: String,
+    /// Every running node when absent.
+    pub nodes: Option<Vec<String>>,
+    /// Compare only the first group (or the match) of this regular expression.
+    pub compare: Option<String>,
+    /// Retried until the answers agree or this passes.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
 }
 
 impl Default for ChecksSpec {
@@ -228,6 +319,7 @@ impl Default for ChecksSpec {
             data: true,
             reads: true,
             health_timeout: None,
+            converge: Vec::new(),
         }
     }
 }

@@ -139,6 +139,32 @@ pub fn time_to_recover(ops: &[Op], from: Micros, node: Option<&str>) -> Option<M
         .min()
 }
 
+/// The time from `from` until the load is back within `max_error_rate`: the start of the
+/// first one-second window (windows step by a quarter second) that has a successful
+/// operation and an error rate at most the limit. `None` if that never happens before `end`.
+pub fn time_to_slo(ops: &[Op], from: Micros, end: Micros, max_error_rate: f64) -> Option<Micros> {
+    const WINDOW: Micros = 1_000_000;
+    const STEP: Micros = 250_000;
+    let mut calls: Vec<(Micros, bool)> = ops
+        .iter()
+        .filter(|op| op.t_call >= from && op.t_call < end)
+        .map(|op| (op.t_call, op.outcome == Outcome::Ok))
+        .collect();
+    calls.sort_unstable_by_key(|c| c.0);
+    let mut start = from;
+    while start + WINDOW <= end {
+        let lo = calls.partition_point(|c| c.0 < start);
+        let hi = calls.partition_point(|c| c.0 < start + WINDOW);
+        let window = &calls[lo..hi];
+        let ok = window.iter().filter(|c| c.1).count();
+        if ok > 0 && (window.len() - ok) as f64 <= max_error_rate * window.len() as f64 {
+            return Some(start - from);
+        }
+        start += STEP;
+    }
+    None
+}
+
 /// Microsecond resolution, 3 significant digits; `None` without a sample.
 fn latency_histogram(latencies_us: &[Micros]) -> Option<Histogram<u64>> {
     let highest = *latencies_us.iter().max()?;
@@ -507,5 +533,38 @@ mod tests {
         assert_eq!(time_to_recover(&ops, S, Some("a")), Some(2 * S + 100 * MS));
         assert_eq!(time_to_recover(&ops, S, Some("c")), None);
         assert_eq!(time_to_recover(&ops, 10 * S, None), None);
+    }
+
+    #[test]
+    fn time_to_slo_finds_the_first_clean_window() {
+        let op = |t: Micros, outcome| Op {
+            id: t,
+            client: 0,
+            node: "a".into(),
+            kind: crate::history::OpKind::Read,
+            key: "k".into(),
+            value: None,
+            t_call: t,
+            t_return: t + 1_000,
+            outcome,
+            error: None,
+            backend: None,
+        };
+        // Errors for 2 s after the heal at t=10 s, then clean.
+        let mut ops: Vec<Op> = (0..40)
+            .map(|i| op(10_000_000 + i * 50_000, Outcome::Fail))
+            .collect();
+        ops.extend((0..40).map(|i| op(12_000_000 + i * 50_000, Outcome::Ok)));
+        assert_eq!(
+            time_to_slo(&ops, 10_000_000, 14_000_000, 0.01),
+            Some(2_000_000)
+        );
+        // A 10 % tolerance accepts the window that starts while errors still trickle in.
+        assert_eq!(
+            time_to_slo(&ops, 10_000_000, 14_000_000, 0.1),
+            Some(1_750_000)
+        );
+        // Never clean before the end.
+        assert_eq!(time_to_slo(&ops[..40], 10_000_000, 12_000_000, 0.01), None);
     }
 }

@@ -6,18 +6,32 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cluster::Cluster;
+use crate::fault::{Faults, Partition};
 use crate::history::Micros;
-use crate::plan::{substitute, Action, Capture, Expectation, PlannedStep};
+use crate::plan::{substitute, Action, Capture, Expectation, PartitionPlan, PlannedStep};
 use crate::summary::{StepOutput, StepRecord, StepStatus};
 
 /// What steps share: the cluster, the variables captured so far, the run clock.
 pub struct StepContext<'a> {
     pub cluster: &'a Cluster,
+    pub faults: &'a Faults<'a>,
     pub http: reqwest::Client,
     pub vars: BTreeMap<String, String>,
     pub epoch: Instant,
     /// Where transcripts go: `<out>/steps/`.
     pub transcripts: &'a Path,
+    /// Steps that said a node should serve again, in order.
+    pub recoveries: Vec<RecoveryMark>,
+}
+
+/// A passed step after which `node` should serve again.
+#[derive(Debug, Clone)]
+pub struct RecoveryMark {
+    pub step: String,
+    pub node: String,
+    /// When the step ended, on the run clock.
+    pub from: Micros,
+    pub within: Option<Duration>,
 }
 
 impl StepContext<'_> {
@@ -91,6 +105,18 @@ pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecor
             action_text
         }
     };
+    if failure.is_none() {
+        if let Some(r) = &step.recovers {
+            if let Ok(node) = ctx.render(&r.node) {
+                ctx.recoveries.push(RecoveryMark {
+                    step: step.id.clone(),
+                    node,
+                    from: ctx.now(),
+                    within: r.within,
+                });
+            }
+        }
+    }
     let record = StepRecord {
         id: step.id.clone(),
         name: step.name.clone(),
@@ -213,9 +239,53 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
             op: *op,
             node: ctx.render(node)?,
         },
-        Action::Replace { node, image } => Action::Replace {
+        Action::Replace { node, image, env } => Action::Replace {
             node: ctx.render(node)?,
-            image: ctx.render(image)?,
+            image: image.as_ref().map(|i| ctx.render(i)).transpose()?,
+            env: env
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), ctx.render(v)?)))
+                .collect::<Result<_, String>>()?,
+        },
+        Action::Destroy { node, volumes } => Action::Destroy {
+            node: ctx.render(node)?,
+            volumes: volumes.clone(),
+        },
+        Action::Partition(p) => Action::Partition(match p {
+            PartitionPlan::Isolate(n) => PartitionPlan::Isolate(ctx.render(n)?),
+            PartitionPlan::Groups(gs) => PartitionPlan::Groups(
+                gs.iter()
+                    .map(|g| g.iter().map(|n| ctx.render(n)).collect())
+                    .collect::<Result<_, String>>()?,
+            ),
+            PartitionPlan::OneWay { from, to } => PartitionPlan::OneWay {
+                from: ctx.render(from)?,
+                to: to
+                    .iter()
+                    .map(|n| ctx.render(n))
+                    .collect::<Result<_, String>>()?,
+            },
+        }),
+        Action::Heal(n) => Action::Heal(n.as_ref().map(|n| ctx.render(n)).transpose()?),
+        Action::Reject {
+            node,
+            port,
+            share,
+            connections_only,
+        } => Action::Reject {
+            node: ctx.render(node)?,
+            port: *port,
+            share: *share,
+            connections_only: *connections_only,
+        },
+        Action::Netem { node, delay, loss } => Action::Netem {
+            node: ctx.render(node)?,
+            delay: *delay,
+            loss: *loss,
+        },
+        Action::Network { node, connected } => Action::Network {
+            node: ctx.render(node)?,
+            connected: *connected,
         },
         Action::Sleep(d) => Action::Sleep(*d),
     };
@@ -245,7 +315,57 @@ pub fn describe(a: &Action) -> String {
             None => format!("[one-off with {node}'s volumes] {command}"),
         },
         Action::Container { op, node } => format!("{} {node}", op.verb()),
-        Action::Replace { node, image } => format!("replace {node} with {image} (same volumes)"),
+        Action::Replace { node, image, env } => {
+            let mut changes: Vec<String> = image.iter().map(|i| format!("image {i}")).collect();
+            changes.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+            format!("replace {node} with {} (same volumes)", changes.join(", "))
+        }
+        Action::Destroy { node, volumes } if volumes.is_empty() => format!("destroy {node}"),
+        Action::Destroy { node, volumes } => {
+            format!("destroy {node} and its volumes {}", volumes.join(", "))
+        }
+        Action::Partition(PartitionPlan::Isolate(n)) => {
+            format!("partition: isolate {n} from its peers")
+        }
+        Action::Partition(PartitionPlan::Groups(gs)) => {
+            let gs: Vec<String> = gs.iter().map(|g| format!("[{}]", g.join(", "))).collect();
+            format!("partition into {}", gs.join(" | "))
+        }
+        Action::Partition(PartitionPlan::OneWay { from, to }) => {
+            format!("partition one way: {from} → {} cut", to.join(", "))
+        }
+        Action::Heal(None) => "heal every fault".to_string(),
+        Action::Heal(Some(n)) => format!("heal the faults of {n}"),
+        Action::Reject {
+            node,
+            port,
+            share,
+            connections_only,
+        } => format!(
+            "reject {:.0}% of the {} to {node}:{port} (TCP reset)",
+            share * 100.0,
+            if *connections_only {
+                "connections"
+            } else {
+                "packets"
+            }
+        ),
+        Action::Netem { node, delay, loss } => format!(
+            "netem on {node}:{}{}",
+            delay
+                .map(|d| format!(" delay {}", humantime::format_duration(d)))
+                .unwrap_or_default(),
+            loss.map(|l| format!(" loss {:.1}%", l * 100.0))
+                .unwrap_or_default()
+        ),
+        Action::Network {
+            node,
+            connected: true,
+        } => format!("connect {node} to the network"),
+        Action::Network {
+            node,
+            connected: false,
+        } => format!("disconnect {node} from the network"),
         Action::Sleep(d) => format!("sleep {}", humantime::format_duration(*d)),
     }
 }
@@ -317,7 +437,43 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
             }
         },
         Action::Container { op, node } => bounded(limit, ctx.cluster.container_op(node, *op)).await,
-        Action::Replace { node, image } => bounded(limit, ctx.cluster.replace(node, image)).await,
+        Action::Replace { node, image, env } => {
+            bounded(limit, ctx.cluster.replace(node, image.as_deref(), env)).await
+        }
+        Action::Destroy { node, volumes } => {
+            bounded(limit, ctx.cluster.destroy(node, volumes)).await
+        }
+        Action::Network { node, connected } => {
+            bounded(limit, ctx.cluster.set_connected(node, *connected)).await
+        }
+        Action::Partition(p) => {
+            let partition = match p {
+                PartitionPlan::Isolate(n) => Partition::Isolate(n.clone()),
+                PartitionPlan::Groups(gs) => Partition::Groups(gs.clone()),
+                PartitionPlan::OneWay { from, to } => Partition::OneWay {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+            };
+            fault_output(&mut output, limit, ctx.faults.partition(&partition)).await
+        }
+        Action::Heal(n) => fault_output(&mut output, limit, ctx.faults.heal(n.as_deref())).await,
+        Action::Reject {
+            node,
+            port,
+            share,
+            connections_only,
+        } => {
+            fault_output(
+                &mut output,
+                limit,
+                ctx.faults.reject(node, *port, *share, *connections_only),
+            )
+            .await
+        }
+        Action::Netem { node, delay, loss } => {
+            fault_output(&mut output, limit, ctx.faults.netem(node, *delay, *loss)).await
+        }
         Action::Sleep(d) => {
             tokio::time::sleep(*d).await;
             Ok(())
@@ -326,6 +482,22 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
     Attempt {
         output,
         error: result.err(),
+    }
+}
+
+/// Runs a fault action; what it did becomes the step's output.
+async fn fault_output<E: std::fmt::Display>(
+    output: &mut StepOutput,
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<String, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(Ok(done)) => {
+            output.stdout = done;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("did not finish within {limit:?}")),
     }
 }
 

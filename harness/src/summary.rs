@@ -36,6 +36,9 @@ pub struct Summary {
     pub data: DataResult,
     pub reads: ReadResult,
     pub checks: Vec<CheckResult>,
+    /// Time to recover after the steps that said a node should serve again.
+    #[serde(default)]
+    pub recoveries: Vec<RecoveryResult>,
     pub load: LoadStats,
     /// Each node's image when the cluster started and when the run ended.
     pub nodes: Vec<NodeRecord>,
@@ -152,6 +155,22 @@ pub struct CheckResult {
     pub pass: bool,
     /// What was observed, in words.
     pub detail: String,
+}
+
+/// How long a node took to serve again after a step (a heal, a restart).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryResult {
+    pub step: String,
+    pub node: String,
+    /// When the step ended, on the run clock.
+    pub from: Micros,
+    /// Until the node's first successful operation; `None`: it never served again.
+    pub to_first_ok_ms: Option<f64>,
+    /// Until the whole load was back within the recovery phase's error-rate limit.
+    pub to_slo_ms: Option<f64>,
+    /// The gate (`recovers.within`), if any.
+    pub limit_ms: Option<f64>,
+    pub pass: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -9,10 +9,10 @@ use crate::summary::{
     StepRecord, StepStatus, Summary, Verdict,
 };
 
-use super::{millis, percent, run_clock, seconds_from_ms, slo_value};
-
-/// Outputs longer than this many lines are folded so the page stays short.
-pub const FOLD_LINES: usize = 20;
+use super::{
+    capitalized, data_sentence, html_escape, millis, percent, plural, reads_sentence, run_clock,
+    seconds_from_ms, slo_value, tally, wall_clock, FOLD_LINES,
+};
 
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
@@ -59,104 +59,6 @@ fn header(out: &mut String, s: &Summary) {
         "- **Duration:** {}\n\n",
         seconds_from_ms(s.duration_ms)
     ));
-}
-
-/// The verdict in one sentence: how each part of the judgement came out.
-fn tally(s: &Summary) -> String {
-    let mut parts = Vec::new();
-
-    let total = s.steps.len();
-    let failed = count_steps(&s.steps, StepStatus::Failed);
-    let skipped = count_steps(&s.steps, StepStatus::Skipped);
-    let mut steps = if failed == 0 && skipped > 0 {
-        format!("{skipped} of {} skipped", plural(total, "step", "steps"))
-    } else {
-        outcome(total, failed, ("step", "steps"), ("passed", "failed"))
-            .unwrap_or_else(|| "no steps".to_string())
-    };
-    if failed > 0 && skipped > 0 {
-        steps.push_str(&format!(", {skipped} skipped"));
-    }
-    parts.push(steps);
-
-    let slos = s.phases.iter().flat_map(|p| &p.slos);
-    let breached = slos.clone().filter(|slo| !slo.pass).count();
-    parts.push(
-        outcome(slos.count(), breached, ("SLO", "SLOs"), ("met", "breached"))
-            .unwrap_or_else(|| "no SLOs".to_string()),
-    );
-
-    parts.push(data_sentence(&s.data));
-    parts.push(reads_sentence(&s.reads));
-
-    let failed = s.checks.iter().filter(|c| !c.pass).count();
-    parts.extend(outcome(
-        s.checks.len(),
-        failed,
-        ("check", "checks"),
-        ("passed", "failed"),
-    ));
-
-    capitalized(&parts.join(", ")) + "."
-}
-
-/// "all 4 steps passed", "1 of 4 steps failed", "1 check failed"; `None` when there are none.
-fn outcome(
-    total: usize,
-    bad: usize,
-    (one, many): (&str, &str),
-    (good_verb, bad_verb): (&str, &str),
-) -> Option<String> {
-    Some(match (total, bad) {
-        (0, _) => return None,
-        (1, 0) => format!("1 {one} {good_verb}"),
-        (1, _) => format!("1 {one} {bad_verb}"),
-        (_, 0) => format!("all {total} {many} {good_verb}"),
-        _ => format!("{bad} of {total} {many} {bad_verb}"),
-    })
-}
-
-fn data_sentence(d: &DataResult) -> String {
-    let mut parts = Vec::new();
-    if d.lost > 0 {
-        parts.push(plural(d.lost as usize, "lost write", "lost writes"));
-    }
-    if d.unexpected > 0 {
-        parts.push(plural(
-            d.unexpected as usize,
-            "unexpected value",
-            "unexpected values",
-        ));
-    }
-    match (d.pass, parts.is_empty()) {
-        (true, true) => "no lost writes".to_string(),
-        (false, true) => "data check failed".to_string(),
-        _ => parts.join(", "),
-    }
-}
-
-fn reads_sentence(r: &ReadResult) -> String {
-    let parts: Vec<String> = [
-        (r.phantom, "phantom"),
-        (r.future, "future"),
-        (r.stale, "stale"),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, kind)| format!("{n} {kind}"))
-    .collect();
-    match (r.pass, parts.is_empty()) {
-        (true, true) => "reads consistent".to_string(),
-        (false, true) => "read check failed".to_string(),
-        _ => {
-            let total = r.phantom + r.future + r.stale;
-            format!(
-                "{} {}",
-                parts.join(", "),
-                if total == 1 { "read" } else { "reads" }
-            )
-        }
-    }
 }
 
 fn procedure(out: &mut String, steps: &[StepRecord]) {
@@ -230,7 +132,7 @@ fn output_block(out: &mut String, label: &str, text: &str) {
     if lines > FOLD_LINES {
         out.push_str(&format!(
             "<details><summary>{}: {lines} lines</summary>\n\n",
-            html_text(label)
+            html_escape(label)
         ));
         fenced(out, "text", text);
         out.push_str("</details>\n\n");
@@ -402,38 +304,11 @@ fn versions(out: &mut String, nodes: &[NodeRecord]) {
     out.push('\n');
 }
 
-fn count_steps(steps: &[StepRecord], status: StepStatus) -> usize {
-    steps.iter().filter(|s| s.status == status).count()
-}
-
 fn pass_mark(pass: bool) -> &'static str {
     if pass {
         "✅"
     } else {
         "❌"
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// RFC 3339 as `2025-03-14 09:26:53 UTC`; anything unparsable as given.
-fn wall_clock(rfc3339: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => t
-            .with_timezone(&chrono::Utc)
-            .format("%Y-%m-%d %H:%M:%S UTC")
-            .to_string(),
-        Err(_) => rfc3339.to_string(),
     }
 }
 
@@ -471,13 +346,6 @@ fn cell(text: &str) -> String {
         .replace('|', "\\|")
         .replace("\r\n", "<br>")
         .replace('\n', "<br>")
-}
-
-/// Text inside an HTML element, where markdown is not interpreted.
-fn html_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -619,14 +487,5 @@ mod tests {
         assert_eq!(code("plain"), "`plain`");
         assert_eq!(code("a `b` c"), "``a `b` c``");
         assert_eq!(code("`x"), "`` `x ``");
-    }
-
-    #[test]
-    fn unparsable_start_time_is_shown_as_given() {
-        assert_eq!(
-            wall_clock("2025-03-14T10:26:53+01:00"),
-            "2025-03-14 09:26:53 UTC"
-        );
-        assert_eq!(wall_clock("yesterday"), "yesterday");
     }
 }

@@ -1,0 +1,1796 @@
+//! report.html: the run on one page, for a browser, a ticket attachment or paper.
+//!
+//! Layout: charts over the run clock first (throughput, error rate and latency, with the
+//! phases shaded and the steps marked), then the verdict and its reasons, service levels,
+//! data, reads, checks, load, versions and the step transcripts.
+//!
+//! The page is self-contained: CSS and SVG inline, no script, no font or image fetched, so it
+//! reads the same offline years later. Every string that comes from the run is escaped.
+
+use crate::history::{Micros, Op};
+use crate::summary::{
+    CheckResult, DataResult, LoadStats, NodeRecord, PhaseResult, ReadResult, RecoveryResult,
+    StepOutput, StepRecord, StepStatus, Summary, Verdict,
+};
+
+use super::{
+    capitalized, data_sentence, html_escape as esc, millis, percent, plural, reads_sentence,
+    run_clock, seconds_from_ms, slo_value, tally, wall_clock, FOLD_LINES,
+};
+
+use timeline::{Stats, Timeline};
+
+pub fn render(summary: &Summary, ops: &[Op]) -> String {
+    let mut out = String::new();
+    head(&mut out, summary);
+    header(&mut out, summary);
+    charts(&mut out, summary, ops);
+    verdict(&mut out, summary);
+    service_levels(&mut out, &summary.phases);
+    data(&mut out, &summary.data);
+    reads(&mut out, &summary.reads);
+    checks(&mut out, &summary.checks);
+    recoveries(&mut out, &summary.recoveries);
+    load(&mut out, &summary.load);
+    versions(&mut out, &summary.nodes);
+    procedure(&mut out, &summary.steps);
+    out.push_str(&format!(
+        "<footer>Written by firedrill from summary.json ({}) and the operation history.</footer>\n\
+         </body>\n</html>\n",
+        esc(&summary.schema)
+    ));
+    out
+}
+
+/// Kept short: the page must stay readable when printed, so no dark theme and no sticky parts.
+const STYLE: &str = r#"
+:root { --fg: #1d2327; --muted: #5c6770; --line: #d5dade; --soft: #f5f7f9;
+  --ok: #1e7a38; --bad: #b3261e; --skip: #6b6f73; }
+* { box-sizing: border-box; }
+html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+body { margin: 0 auto; max-width: 960px; padding: 24px 20px 48px; color: var(--fg);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+h1 { font-size: 26px; margin: 0 0 6px; }
+h2 { font-size: 19px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 16px; margin: 26px 0 6px; }
+p { margin: 6px 0 10px; }
+code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace; }
+code { font-size: 13px; background: var(--soft); padding: 1px 4px; border-radius: 3px; }
+pre { font-size: 12.5px; line-height: 1.45; background: var(--soft); border: 1px solid var(--line);
+  border-radius: 4px; padding: 8px 10px; margin: 6px 0 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
+pre.action { background: #eef2f7; }
+table { border-collapse: collapse; margin: 8px 0 14px; font-size: 14px; }
+th, td { border: 1px solid var(--line); padding: 4px 9px; text-align: left; vertical-align: top; }
+th { background: var(--soft); font-weight: 600; }
+td { white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.text { white-space: pre-wrap; }
+.muted, .note, footer { color: var(--muted); }
+.note { font-size: 13.5px; }
+footer { margin-top: 40px; font-size: 13px; border-top: 1px solid var(--line); padding-top: 8px; }
+.badge { display: inline-block; padding: 0 8px; border-radius: 10px; color: #fff; font-size: 12px;
+  font-weight: 600; line-height: 20px; vertical-align: 3px; text-transform: uppercase; letter-spacing: .03em; }
+.badge.pass { background: var(--ok); } .badge.fail { background: var(--bad); }
+.badge.skipped { background: var(--skip); }
+dl.meta { display: flex; flex-wrap: wrap; gap: 2px 22px; margin: 8px 0; font-size: 14px; }
+dl.meta div { display: flex; gap: 6px; } dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; }
+.verdict { margin: 30px 0 10px; padding: 12px 18px; border-left: 8px solid var(--ok); background: #e9f5ec; }
+.verdict.fail { border-color: var(--bad); background: #fbeceb; }
+.verdict .word { font-size: 28px; font-weight: 700; margin: 0; color: var(--ok); letter-spacing: .04em; }
+.verdict.fail .word { color: var(--bad); }
+.verdict .tally { font-weight: 600; margin: 2px 0 6px; }
+.verdict ul { margin: 4px 0 4px; padding-left: 22px; }
+.result.pass { color: var(--ok); font-weight: 600; } .result.fail { color: var(--bad); font-weight: 600; }
+.step { border-top: 1px solid var(--line); } .step:first-of-type { border-top: none; }
+.step h3 .id { font-variant-numeric: tabular-nums; }
+.step .error { color: var(--bad); }
+details { margin: 6px 0 12px; } summary { cursor: pointer; font-weight: 600; }
+figure { margin: 6px 0 10px; break-inside: avoid; }
+svg.chart { display: block; width: 100%; max-width: 900px; height: auto; }
+svg.chart text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: #36404a; }
+svg.chart text.title { font-size: 13px; font-weight: 600; fill: var(--fg); }
+svg.chart text.unit { font-style: italic; fill: var(--muted); }
+svg.chart .halo { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-opacity: .85; stroke-linejoin: round; }
+svg.chart text.empty { font-size: 13px; fill: var(--muted); }
+svg.chart .grid { stroke: #e3e7ea; stroke-width: 1; }
+svg.chart .axis { stroke: #8a949c; stroke-width: 1; }
+svg.chart .band-steady { fill: #eaf0f8; } svg.chart .band-procedure { fill: #fbefd6; }
+svg.chart .band-recovery { fill: #e6f3e9; }
+svg.chart .edge { stroke: #b9c0c6; stroke-width: 1; stroke-dasharray: 3 3; }
+svg.chart .step-mark { stroke: #9aa3ab; stroke-width: 1; stroke-opacity: .55; }
+svg.chart .step-passed { fill: #3d6fa8; } svg.chart .step-failed { fill: var(--bad); }
+svg.chart .step-passed, svg.chart .step-failed { stroke: #fff; stroke-width: .75; }
+svg.chart .leader { stroke: #9aa3ab; stroke-width: 1; }
+svg.chart polyline { fill: none; stroke-linejoin: round; stroke-linecap: round; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 12px; }
+  h2, h3 { break-after: avoid; }
+  table, pre, .verdict { break-inside: avoid; }
+}
+"#;
+
+fn head(out: &mut String, s: &Summary) {
+    out.push_str(&format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}: {} · firedrill</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&s.scenario),
+        verdict_word(s.verdict),
+    ));
+}
+
+fn header(out: &mut String, s: &Summary) {
+    out.push_str(&format!(
+        "<header>\n<h1>{} {}</h1>\n",
+        esc(&s.scenario),
+        verdict_badge(s.verdict)
+    ));
+    if !s.description.trim().is_empty() {
+        out.push_str(&format!("<p>{}</p>\n", esc(s.description.trim())));
+    }
+    out.push_str("<dl class=\"meta\">\n");
+    for (term, value) in [
+        ("Scenario file", format!("<code>{}</code>", esc(&s.file))),
+        ("Seed", format!("<code>{}</code>", s.seed)),
+        ("Run id", format!("<code>{}</code>", esc(&s.run_id))),
+        ("Started", esc(&wall_clock(&s.started_at))),
+        ("Duration", seconds_from_ms(s.duration_ms)),
+    ] {
+        out.push_str(&format!("<div><dt>{term}</dt><dd>{value}</dd></div>\n"));
+    }
+    out.push_str("</dl>\n</header>\n");
+}
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    }
+}
+
+fn verdict_badge(verdict: Verdict) -> String {
+    let class = match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+    };
+    format!(
+        "<span class=\"badge {class}\">{}</span>",
+        verdict_word(verdict)
+    )
+}
+
+fn verdict(out: &mut String, s: &Summary) {
+    let class = match s.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+    };
+    out.push_str(&format!(
+        "<section class=\"verdict {class}\" id=\"verdict\">\n<p class=\"word\">{}</p>\n\
+         <p class=\"tally\">{}</p>\n",
+        verdict_word(s.verdict),
+        esc(&tally(s))
+    ));
+    if s.verdict == Verdict::Fail || !s.reasons.is_empty() {
+        out.push_str("<ul>\n");
+        for reason in &s.reasons {
+            out.push_str(&format!("<li>{}</li>\n", esc(reason.trim())));
+        }
+        if s.reasons.is_empty() {
+            out.push_str("<li>the run recorded no reason</li>\n");
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</section>\n");
+}
+
+/// A pass/fail word for a table cell.
+fn result(pass: bool, good: &str, bad: &str) -> String {
+    if pass {
+        format!("<span class=\"result pass\">✓ {good}</span>")
+    } else {
+        format!("<span class=\"result fail\">✗ {bad}</span>")
+    }
+}
+
+/// A table: `head` cells are `(label, numeric)`; row cells are HTML already escaped.
+fn table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
+    out.push_str("<table>\n<thead><tr>");
+    for (label, numeric) in head {
+        let class = if *numeric { " class=\"num\"" } else { "" };
+        out.push_str(&format!("<th{class}>{label}</th>"));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for (cell, (_, numeric)) in row.iter().zip(head) {
+            let class = if *numeric { " class=\"num\"" } else { "" };
+            out.push_str(&format!("<td{class}>{cell}</td>"));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+fn service_levels(out: &mut String, phases: &[PhaseResult]) {
+    out.push_str("<section id=\"service-levels\">\n<h2>Service levels</h2>\n");
+    if phases.is_empty() {
+        out.push_str("<p class=\"muted\">No phases measured.</p>\n</section>\n");
+        return;
+    }
+    let rows: Vec<Vec<String>> = phases
+        .iter()
+        .map(|p| {
+            vec![
+                p.phase.name().to_string(),
+                format!("{} – {}", run_clock(p.start), run_clock(p.end)),
+                p.ops.to_string(),
+                p.errors.to_string(),
+                percent(p.error_rate),
+                millis(p.p50_ms),
+                millis(p.p99_ms),
+                millis(p.longest_unavailable_ms),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            ("Phase", false),
+            ("Window (s)", false),
+            ("Ops", true),
+            ("Errors", true),
+            ("Error rate", true),
+            ("p50", true),
+            ("p99", true),
+            ("Longest unavailability", true),
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = phases
+        .iter()
+        .flat_map(|p| p.slos.iter().map(move |slo| (p, slo)))
+        .map(|(p, slo)| {
+            vec![
+                p.phase.name().to_string(),
+                esc(&slo.name),
+                esc(&slo_value(slo.limit, &slo.unit)),
+                esc(&slo_value(slo.observed, &slo.unit)),
+                result(slo.pass, "met", "breached"),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("<p class=\"muted\">No SLOs set.</p>\n");
+    } else {
+        table(
+            out,
+            &[
+                ("Phase", false),
+                ("SLO", false),
+                ("Limit", true),
+                ("Observed", true),
+                ("Result", false),
+            ],
+            &rows,
+        );
+    }
+    out.push_str("</section>\n");
+}
+
+fn data(out: &mut String, d: &DataResult) {
+    out.push_str("<section id=\"data\">\n<h2>Data</h2>\n");
+    out.push_str(&format!(
+        "<p>{}</p>\n",
+        result(
+            d.pass,
+            &sentence(&data_sentence(d)),
+            &sentence(&data_sentence(d))
+        )
+    ));
+    table(
+        out,
+        &[
+            ("Keys read back", true),
+            ("Acked writes", true),
+            ("Lost", true),
+            ("Unexpected", true),
+            ("Recovered", true),
+        ],
+        &[[d.keys, d.acked, d.lost, d.unexpected, d.recovered]
+            .map(|n| n.to_string())
+            .to_vec()],
+    );
+    out.push_str(
+        "<p class=\"note\">Lost: acknowledged, but gone after recovery. Unexpected: a value no \
+         write produced, or one whose write failed. Recovered: an unknown outcome whose value is \
+         present (allowed).</p>\n",
+    );
+    examples(out, "Lost writes", d.lost, &d.lost_examples);
+    examples(
+        out,
+        "Unexpected values",
+        d.unexpected,
+        &d.unexpected_examples,
+    );
+    out.push_str("</section>\n");
+}
+
+fn reads(out: &mut String, r: &ReadResult) {
+    out.push_str("<section id=\"reads\">\n<h2>Reads</h2>\n");
+    out.push_str(&format!(
+        "<p>{}</p>\n",
+        result(
+            r.pass,
+            &sentence(&reads_sentence(r)),
+            &sentence(&reads_sentence(r))
+        )
+    ));
+    table(
+        out,
+        &[
+            ("Checked", true),
+            ("Phantom", true),
+            ("Future", true),
+            ("Stale", true),
+        ],
+        &[[r.checked, r.phantom, r.future, r.stale]
+            .map(|n| n.to_string())
+            .to_vec()],
+    );
+    out.push_str(
+        "<p class=\"note\">Phantom: a value no write produced, or one whose write failed. \
+         Future: returned before its write began. Stale: older than a write that completed \
+         before the read began.</p>\n",
+    );
+    examples(
+        out,
+        "Offending reads",
+        r.phantom + r.future + r.stale,
+        &r.examples,
+    );
+    out.push_str("</section>\n");
+}
+
+/// `"no lost writes"` → `"No lost writes."`, escaped.
+fn sentence(text: &str) -> String {
+    esc(&(capitalized(text) + "."))
+}
+
+fn examples(out: &mut String, label: &str, total: u64, examples: &[String]) {
+    if examples.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "<p>{label} ({} of {}):</p>\n<pre>{}</pre>\n",
+        examples.len(),
+        total.max(examples.len() as u64),
+        esc(&examples.join("\n"))
+    ));
+}
+
+fn checks(out: &mut String, checks: &[CheckResult]) {
+    out.push_str("<section id=\"checks\">\n<h2>Checks</h2>\n");
+    if checks.is_empty() {
+        out.push_str("<p class=\"muted\">No checks.</p>\n</section>\n");
+        return;
+    }
+    out.push_str(
+        "<table>\n<thead><tr><th>Check</th><th>Result</th><th>Detail</th></tr></thead>\n<tbody>\n",
+    );
+    for c in checks {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
+            esc(&c.name),
+            result(c.pass, "pass", "fail"),
+            esc(c.detail.trim()),
+        ));
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
+    // Most scenarios mark no step as one after which a node must serve again.
+    if recoveries.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"recovery\">\n<h2>Recovery after steps</h2>\n");
+    let rows: Vec<Vec<String>> = recoveries
+        .iter()
+        .map(|r| {
+            vec![
+                esc(&r.step),
+                esc(&r.node),
+                format!("{} s", run_clock(r.from)),
+                r.to_first_ok_ms.map_or_else(|| "never".to_string(), millis),
+                r.to_slo_ms.map_or_else(|| "never".to_string(), millis),
+                r.limit_ms.map_or_else(|| "none".to_string(), millis),
+                result(r.pass, "recovered", "not recovered"),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            ("Step", false),
+            ("Node", false),
+            ("Step ended", true),
+            ("Node's first ok", true),
+            ("Load back within SLO", true),
+            ("Limit", true),
+            ("Result", false),
+        ],
+        &rows,
+    );
+    out.push_str(
+        "<p class=\"note\">Measured from the end of the step: until the node's first \
+         successful operation, and until the whole load was back within the recovery \
+         phase's error-rate limit.</p>\n</section>\n",
+    );
+}
+
+fn load(out: &mut String, l: &LoadStats) {
+    out.push_str("<section id=\"load\">\n<h2>Load</h2>\n");
+    let mut row: Vec<String> = [l.ops, l.reads, l.writes, l.ok, l.fail, l.unknown]
+        .map(|n| n.to_string())
+        .to_vec();
+    row.push(format!("{:.1}", l.ops_per_s));
+    row.push(l.goose_requests.to_string());
+    table(
+        out,
+        &[
+            ("Ops", true),
+            ("Reads", true),
+            ("Writes", true),
+            ("Ok", true),
+            ("Failed", true),
+            ("Unknown", true),
+            ("Ops/s", true),
+            ("Goose requests", true),
+        ],
+        &[row],
+    );
+    out.push_str("</section>\n");
+}
+
+fn versions(out: &mut String, nodes: &[NodeRecord]) {
+    out.push_str("<section id=\"versions\">\n<h2>Versions seen</h2>\n");
+    if nodes.is_empty() {
+        out.push_str("<p class=\"muted\">No nodes recorded.</p>\n</section>\n");
+        return;
+    }
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                esc(&n.name),
+                format!("<code>{}</code>", esc(&n.image_at_start)),
+                format!("<code>{}</code>", esc(&n.image_at_end)),
+                if n.image_at_start == n.image_at_end {
+                    "no"
+                } else {
+                    "yes"
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            ("Node", false),
+            ("Image at start", false),
+            ("Image at end", false),
+            ("Changed", false),
+        ],
+        &rows,
+    );
+    out.push_str("</section>\n");
+}
+
+/// The fragment id of a step's transcript, which the chart's step marks link to.
+fn step_anchor(step: &StepRecord) -> String {
+    let id: String = step
+        .id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("step-{id}")
+}
+
+fn status_class(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Passed => "passed",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+    }
+}
+
+/// A path inside the output directory: the only kind of link the page may carry, so that it
+/// never points a reader's browser at anything outside the run's own files.
+fn is_local_path(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && !path.contains(':') && !path.contains('\\')
+}
+
+fn procedure(out: &mut String, steps: &[StepRecord]) {
+    out.push_str("<section id=\"procedure\">\n<h2>Procedure</h2>\n");
+    if steps.is_empty() {
+        out.push_str("<p class=\"muted\">No steps.</p>\n");
+    }
+    for step in steps {
+        let status = status_class(step.status);
+        let badge = match step.status {
+            StepStatus::Passed => "pass",
+            StepStatus::Failed => "fail",
+            StepStatus::Skipped => "skipped",
+        };
+        out.push_str(&format!(
+            "<article class=\"step {status}\" id=\"{}\">\n<h3><span class=\"badge {badge}\">{status}</span> \
+             <span class=\"id\">{}.</span> {}</h3>\n",
+            esc(&step_anchor(step)),
+            esc(&step.id),
+            esc(&step.name),
+        ));
+        if !step.prose.trim().is_empty() {
+            out.push_str(&format!("<p>{}</p>\n", esc(step.prose.trim())));
+        }
+        out.push_str(&format!(
+            "<pre class=\"action\">{}</pre>\n",
+            esc(&step.action)
+        ));
+        match step.status {
+            StepStatus::Skipped => {
+                out.push_str(
+                    "<p class=\"muted\">Not run: an earlier step failed or the run was interrupted.</p>\n</article>\n",
+                );
+                continue;
+            }
+            StepStatus::Failed => {
+                let error = step.error.as_deref().unwrap_or("the run recorded no error");
+                if error.contains('\n') {
+                    out.push_str(&format!(
+                        "<p class=\"error\"><strong>Failed:</strong></p>\n<pre>{}</pre>\n",
+                        esc(error)
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "<p class=\"error\"><strong>Failed:</strong> {}</p>\n",
+                        esc(error.trim())
+                    ));
+                }
+                step_output(out, "Output", &step.output);
+            }
+            StepStatus::Passed => step_output(out, "Expected output", &step.output),
+        }
+        let transcript = if is_local_path(&step.transcript) {
+            format!(
+                "<a href=\"{0}\"><code>{0}</code></a>",
+                esc(&step.transcript)
+            )
+        } else {
+            format!("<code>{}</code>", esc(&step.transcript))
+        };
+        out.push_str(&format!(
+            "<p class=\"note\">Started at {} s on the run clock, took {}, {}. Transcript: {transcript}.</p>\n</article>\n",
+            run_clock(step.started),
+            seconds_from_ms(step.duration_ms),
+            plural(step.attempts as usize, "attempt", "attempts"),
+        ));
+    }
+    out.push_str("</section>\n");
+}
+
+fn step_output(out: &mut String, label: &str, output: &StepOutput) {
+    let status: Vec<String> = output
+        .exit_code
+        .map(|c| format!("exit code {c}"))
+        .into_iter()
+        .chain(output.http_status.map(|s| format!("HTTP {s}")))
+        .collect();
+    let label = if status.is_empty() {
+        label.to_string()
+    } else {
+        format!("{label} ({})", status.join(", "))
+    };
+    if output.stdout.is_empty() {
+        out.push_str(&format!(
+            "<p><strong>{label}:</strong> nothing on stdout.</p>\n"
+        ));
+    } else {
+        output_block(out, &label, &output.stdout);
+    }
+    if !output.stderr.is_empty() {
+        output_block(out, "stderr", &output.stderr);
+    }
+}
+
+/// One stream of a step's output; long ones are folded in `<details>`.
+fn output_block(out: &mut String, label: &str, text: &str) {
+    let lines = text.lines().count();
+    let body = esc(text.strip_suffix('\n').unwrap_or(text));
+    if lines > FOLD_LINES {
+        out.push_str(&format!(
+            "<details><summary>{label}: {lines} lines</summary>\n<pre>{body}</pre>\n</details>\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "<p><strong>{label}:</strong></p>\n<pre>{body}</pre>\n"
+        ));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts
+
+/// The SVG coordinate width; the figure scales down with the page.
+const WIDTH: f64 = 900.0;
+/// Room for the y tick labels.
+const LEFT: f64 = 58.0;
+const RIGHT: f64 = 14.0;
+const PLOT_HEIGHT: f64 = 150.0;
+/// Rows of step labels before labels are allowed to overlap.
+const MAX_LABEL_LANES: usize = 5;
+/// An estimate of the width of one character of the 11 px chart font, for layout.
+const CHAR_WIDTH: f64 = 6.2;
+
+const OK_COLOR: &str = "#2e7d32";
+const ERROR_COLOR: &str = "#c62828";
+const P50_COLOR: &str = "#7a8a99";
+const P99_COLOR: &str = "#1f3b57";
+/// One colour per backend line (colour-blind safe, none red, so errors stay red).
+const BACKEND_COLORS: [&str; timeline::MAX_BACKENDS] = [
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#8c564b", "#7a5195", "#b8a000",
+];
+
+fn charts(out: &mut String, s: &Summary, ops: &[Op]) {
+    out.push_str("<section id=\"timeline\">\n<h2>Timeline</h2>\n");
+    let Some(timeline) = Timeline::new(ops) else {
+        out.push_str("<p class=\"muted\">No operations recorded: there is nothing to chart.</p>\n</section>\n");
+        return;
+    };
+    let x = XAxis::new(timeline.start, timeline.end);
+    out.push_str(&format!(
+        "<p class=\"note\">{} in {} one-second buckets, by the time each was invoked; x axis: \
+         seconds on the run clock, from the first operation to the last. Shaded: the phases. \
+         Latency: successful operations only.</p>\n",
+        plural(ops.len(), "operation", "operations"),
+        timeline.buckets.len(),
+    ));
+    procedure_strip(out, s, &x);
+    let overlay = Overlay::new(s, &x);
+
+    let ok: Vec<Option<f64>> = timeline
+        .buckets
+        .iter()
+        .map(|b| Some(b.ok_per_s()))
+        .collect();
+    let errors: Vec<Option<f64>> = timeline
+        .buckets
+        .iter()
+        .map(|b| Some(b.errors_per_s()))
+        .collect();
+    panel(
+        out,
+        &x,
+        &overlay,
+        &timeline,
+        "Throughput",
+        Scale::Linear { unit: "ops/s" },
+        &[
+            Series::new("ok ops/s", OK_COLOR, ok),
+            Series::new("errors/s", ERROR_COLOR, errors),
+        ],
+    );
+
+    let per_backend = |f: &dyn Fn(&Stats) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
+        (0..timeline.backends.len())
+            .map(|i| timeline.buckets.iter().map(|b| f(&b.backends[i])).collect())
+            .collect()
+    };
+    let mut series = vec![Series::new(
+        if timeline.backends.is_empty() {
+            "error rate"
+        } else {
+            "all backends"
+        },
+        ERROR_COLOR,
+        timeline
+            .buckets
+            .iter()
+            .map(|b| b.all.error_rate().map(|r| r * 100.0))
+            .collect(),
+    )];
+    for (i, points) in per_backend(&|s| s.error_rate().map(|r| r * 100.0))
+        .into_iter()
+        .enumerate()
+    {
+        series.push(Series::new(&timeline.backends[i], BACKEND_COLORS[i], points).thin());
+    }
+    panel(
+        out,
+        &x,
+        &overlay,
+        &timeline,
+        "Error rate",
+        Scale::Linear { unit: "%" },
+        &series,
+    );
+
+    let mut series = vec![
+        Series::new(
+            "p50",
+            P50_COLOR,
+            timeline.buckets.iter().map(|b| b.all.p50_ms).collect(),
+        ),
+        Series::new(
+            "p99",
+            P99_COLOR,
+            timeline.buckets.iter().map(|b| b.all.p99_ms).collect(),
+        ),
+    ];
+    for (i, points) in per_backend(&|s| s.p99_ms).into_iter().enumerate() {
+        let label = format!("p99 {}", timeline.backends[i]);
+        series.push(Series::new(&label, BACKEND_COLORS[i], points).thin());
+    }
+    panel(
+        out,
+        &x,
+        &overlay,
+        &timeline,
+        "Latency",
+        Scale::Log { unit: "ms" },
+        &series,
+    );
+    out.push_str("</section>\n");
+}
+
+/// The run clock mapped onto the plot area's width.
+struct XAxis {
+    start: Micros,
+    end: Micros,
+}
+
+impl XAxis {
+    fn new(start: Micros, end: Micros) -> XAxis {
+        XAxis {
+            start,
+            end: end.max(start + 1),
+        }
+    }
+
+    /// The x coordinate of a time, clamped to the plot area.
+    fn at(&self, t: Micros) -> f64 {
+        let t = t.clamp(self.start, self.end);
+        LEFT + (t - self.start) as f64 / (self.end - self.start) as f64 * (WIDTH - LEFT - RIGHT)
+    }
+
+    /// Round seconds on the run clock, about ten of them.
+    fn ticks(&self) -> Vec<(f64, String)> {
+        let (lo, hi) = (self.start as f64 / 1e6, self.end as f64 / 1e6);
+        let step = nice_step((hi - lo) / 10.0);
+        let decimals = decimals_for(step);
+        let mut ticks = Vec::new();
+        let mut k = (lo / step).ceil();
+        while k * step <= hi + step * 1e-9 {
+            let seconds = k * step;
+            let t = (seconds * 1e6).round().max(0.0) as Micros;
+            ticks.push((self.at(t), format!("{seconds:.decimals$}")));
+            k += 1.0;
+        }
+        ticks
+    }
+}
+
+/// A round step (1, 2 or 5 times a power of ten) at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    let fraction = raw / power;
+    let nice = if fraction <= 1.0 {
+        1.0
+    } else if fraction <= 2.0 {
+        2.0
+    } else if fraction <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * power
+}
+
+/// How many decimals tick labels `step` apart need.
+fn decimals_for(step: f64) -> usize {
+    if step >= 1.0 {
+        0
+    } else {
+        (-step.log10() - 1e-9).ceil() as usize
+    }
+}
+
+/// A coordinate for the SVG: one decimal is finer than a pixel, and keeps the page small.
+fn coord(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// Phase bands and step marks, drawn behind every panel's lines.
+struct Overlay {
+    /// `(x0, x1, phase name)`
+    phases: Vec<(f64, f64, &'static str)>,
+    /// Where each step that ran started.
+    steps: Vec<f64>,
+}
+
+impl Overlay {
+    fn new(s: &Summary, x: &XAxis) -> Overlay {
+        Overlay {
+            phases: s
+                .phases
+                .iter()
+                .map(|p| (x.at(p.start), x.at(p.end), p.phase.name()))
+                .filter(|(x0, x1, _)| x1 > x0)
+                .collect(),
+            steps: ran(&s.steps).map(|step| x.at(step.started)).collect(),
+        }
+    }
+
+    fn draw(&self, out: &mut String, top: f64, bottom: f64) {
+        for (x0, x1, name) in &self.phases {
+            out.push_str(&format!(
+                "<rect class=\"band-{name}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n",
+                coord(*x0),
+                coord(top),
+                coord(x1 - x0),
+                coord(bottom - top)
+            ));
+        }
+        for x in &self.steps {
+            out.push_str(&format!(
+                "<line class=\"step-mark\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>\n",
+                coord(*x),
+                coord(top),
+                coord(bottom)
+            ));
+        }
+    }
+}
+
+/// Steps that ran, so have a place on the clock.
+fn ran(steps: &[StepRecord]) -> impl Iterator<Item = &StepRecord> {
+    steps.iter().filter(|s| s.status != StepStatus::Skipped)
+}
+
+fn svg_open(out: &mut String, height: f64, label: &str) {
+    out.push_str(&format!(
+        "<figure>\n<svg class=\"chart\" viewBox=\"0 0 {} {}\" \
+         role=\"img\" aria-label=\"{}\">\n",
+        coord(WIDTH),
+        coord(height),
+        esc(label)
+    ));
+}
+
+/// The phases as labelled bands and each step as a bar with its id, linked to its transcript.
+fn procedure_strip(out: &mut String, s: &Summary, x: &XAxis) {
+    const BAR_TOP: f64 = 26.0;
+    const BAR_HEIGHT: f64 = 10.0;
+    const LANE: f64 = 13.0;
+
+    // Lay out the step labels first: the strip is as tall as its lanes.
+    let mut lanes: Vec<f64> = Vec::new();
+    let mut placed = Vec::new();
+    for step in ran(&s.steps) {
+        let x0 = x.at(step.started);
+        let x1 = x.at(step.started + step.duration_ms * 1000).max(x0 + 2.0);
+        let width = step.id.chars().count() as f64 * CHAR_WIDTH + 4.0;
+        let text_x = x0.min(WIDTH - RIGHT - width);
+        let free = lanes.iter().position(|end| *end + 3.0 <= text_x);
+        let lane = match free {
+            Some(lane) => lane,
+            None if lanes.len() < MAX_LABEL_LANES => {
+                lanes.push(0.0);
+                lanes.len() - 1
+            }
+            // Out of room: overlap the lane whose last label ends first.
+            None => (0..lanes.len())
+                .min_by(|a, b| lanes[*a].total_cmp(&lanes[*b]))
+                .unwrap_or(0),
+        };
+        lanes[lane] = text_x + width;
+        placed.push((step, x0, x1, text_x, lane));
+    }
+    let height = BAR_TOP + BAR_HEIGHT + lanes.len().max(1) as f64 * LANE + 8.0;
+    svg_open(out, height, "phases and steps on the run clock");
+    out.push_str(&format!(
+        "<text class=\"title\" x=\"4\" y=\"15\">Phases</text>\n<text class=\"title\" x=\"4\" y=\"{}\">Steps</text>\n",
+        coord(BAR_TOP + BAR_HEIGHT - 1.0)
+    ));
+    for p in &s.phases {
+        let (x0, x1) = (x.at(p.start), x.at(p.end));
+        if x1 <= x0 {
+            continue;
+        }
+        let name = p.phase.name();
+        out.push_str(&format!(
+            "<g><title>{name}: {} s – {} s</title><rect class=\"band-{name}\" x=\"{}\" y=\"0\" width=\"{}\" height=\"{}\"/>",
+            run_clock(p.start),
+            run_clock(p.end),
+            coord(x0),
+            coord(x1 - x0),
+            coord(height)
+        ));
+        // A label that does not fit its band is left to the hover title.
+        if name.len() as f64 * CHAR_WIDTH + 6.0 <= x1 - x0 {
+            out.push_str(&format!(
+                "<text x=\"{}\" y=\"15\" text-anchor=\"middle\">{name}</text>",
+                coord((x0 + x1) / 2.0)
+            ));
+        }
+        out.push_str("</g>\n");
+    }
+    let label_y = |lane: usize| BAR_TOP + BAR_HEIGHT + LANE * (lane as f64 + 1.0) - 2.0;
+    // Leaders first, so that none crosses a label drawn in an upper lane.
+    for (_, x0, _, _, lane) in &placed {
+        out.push_str(&format!(
+            "<line class=\"leader\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/>\n",
+            coord(x0 + 0.5),
+            coord(BAR_TOP + BAR_HEIGHT),
+            coord(label_y(*lane) - 8.0),
+        ));
+    }
+    for (step, x0, x1, text_x, lane) in placed {
+        out.push_str(&format!(
+            "<a href=\"#{anchor}\"><g><title>{id}. {name} ({status}, {took} from {at} s)</title>\
+             <rect class=\"step-{status}\" x=\"{x0}\" y=\"{bar_top}\" width=\"{bar_width}\" height=\"{bar_height}\"/>\
+             <text class=\"halo\" x=\"{text_x}\" y=\"{label_y}\">{id}</text></g></a>\n",
+            anchor = esc(&step_anchor(step)),
+            id = esc(&step.id),
+            name = esc(&step.name),
+            status = status_class(step.status),
+            took = seconds_from_ms(step.duration_ms),
+            at = run_clock(step.started),
+            x0 = coord(x0),
+            bar_top = coord(BAR_TOP),
+            bar_width = coord(x1 - x0),
+            bar_height = coord(BAR_HEIGHT),
+            text_x = coord(text_x + 2.5),
+            label_y = coord(label_y(lane)),
+        ));
+    }
+    out.push_str("</svg>\n</figure>\n");
+}
+
+enum Scale {
+    Linear {
+        unit: &'static str,
+    },
+    /// Latency spans decades (a 2 s timeout next to 3 ms reads): a log scale keeps both visible.
+    Log {
+        unit: &'static str,
+    },
+}
+
+struct Series {
+    label: String,
+    color: &'static str,
+    width: f64,
+    /// One value per bucket; `None` where there is nothing to measure.
+    points: Vec<Option<f64>>,
+}
+
+impl Series {
+    fn new(label: &str, color: &'static str, points: Vec<Option<f64>>) -> Series {
+        Series {
+            label: label.to_string(),
+            color,
+            width: 2.0,
+            points,
+        }
+    }
+
+    fn thin(self) -> Series {
+        Series { width: 1.5, ..self }
+    }
+}
+
+/// A y axis: maps values to heights and names its ticks.
+struct YAxis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+    ticks: Vec<(f64, String)>,
+}
+
+impl YAxis {
+    fn new(scale: &Scale, values: impl Iterator<Item = f64>) -> Option<YAxis> {
+        match scale {
+            Scale::Linear { .. } => {
+                // A flat zero line still gets a readable axis, from 0 to 1.
+                let max = Some(values.fold(0.0f64, f64::max))
+                    .filter(|max| *max > 0.0)
+                    .unwrap_or(1.0);
+                let step = nice_step(max / 4.0);
+                let hi = (max / step).ceil() * step;
+                let decimals = decimals_for(step);
+                let ticks = (0..)
+                    .map(|k| k as f64 * step)
+                    .take_while(|v| *v <= hi + step * 1e-9)
+                    .map(|v| (v, format!("{v:.decimals$}")))
+                    .collect();
+                Some(YAxis {
+                    lo: 0.0,
+                    hi,
+                    log: false,
+                    ticks,
+                })
+            }
+            Scale::Log { .. } => {
+                let (min, max) = values.filter(|v| *v > 0.0).fold(
+                    None,
+                    |acc: Option<(f64, f64)>, v| match acc {
+                        None => Some((v, v)),
+                        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+                    },
+                )?;
+                let lo_exp = min.log10().floor() as i32;
+                let hi_exp = (max.log10().ceil() as i32).max(lo_exp + 1);
+                // Few decades leave room for 2 and 5 between the powers of ten.
+                let multiples: &[f64] = if hi_exp - lo_exp <= 2 {
+                    &[1.0, 2.0, 5.0]
+                } else {
+                    &[1.0]
+                };
+                let mut ticks = Vec::new();
+                for exp in lo_exp..=hi_exp {
+                    for m in multiples {
+                        let v = m * 10f64.powi(exp);
+                        if exp == hi_exp && *m > 1.0 {
+                            break;
+                        }
+                        let decimals = (-exp).max(0) as usize;
+                        ticks.push((v, format!("{v:.decimals$}")));
+                    }
+                }
+                Some(YAxis {
+                    lo: 10f64.powi(lo_exp),
+                    hi: 10f64.powi(hi_exp),
+                    log: true,
+                    ticks,
+                })
+            }
+        }
+    }
+
+    /// The y coordinate of `v` in a plot from `top` to `bottom`.
+    fn at(&self, v: f64, top: f64, bottom: f64) -> f64 {
+        let fraction = if self.log {
+            (v.max(self.lo).log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        };
+        bottom - fraction.clamp(0.0, 1.0) * (bottom - top)
+    }
+}
+
+/// One chart: title and legend, y ticks, phase bands and step marks, then the lines.
+fn panel(
+    out: &mut String,
+    x: &XAxis,
+    overlay: &Overlay,
+    timeline: &Timeline,
+    title: &str,
+    scale: Scale,
+    series: &[Series],
+) {
+    let title = match scale {
+        Scale::Linear { unit } => format!("{title} ({unit})"),
+        Scale::Log { unit } => format!("{title} ({unit}, log scale)"),
+    };
+    // Legend entries flow left to right after the (bold, larger) title and wrap onto new rows.
+    let title_width = (title.chars().count() + 2) as f64 * CHAR_WIDTH * 1.2;
+    let mut legend = Vec::new();
+    let (mut lx, mut row) = (LEFT + title_width, 0usize);
+    let mut entries: Vec<(String, &str)> =
+        series.iter().map(|s| (s.label.clone(), s.color)).collect();
+    if timeline.hidden_backends > 0 {
+        entries.push((
+            format!(
+                "{} not drawn",
+                plural(timeline.hidden_backends, "more backend", "more backends")
+            ),
+            "",
+        ));
+    }
+    for (label, color) in entries {
+        let width = 26.0 + label.chars().count() as f64 * CHAR_WIDTH + 14.0;
+        if lx + width > WIDTH - RIGHT && lx > LEFT {
+            row += 1;
+            lx = LEFT;
+        }
+        legend.push((lx, row, label, color));
+        lx += width;
+    }
+    let top = 28.0 + row as f64 * 16.0;
+    let bottom = top + PLOT_HEIGHT;
+    let height = bottom + 36.0;
+    svg_open(out, height, &title);
+    out.push_str(&format!(
+        "<text class=\"title\" x=\"4\" y=\"15\">{}</text>\n",
+        esc(&title)
+    ));
+    for (lx, row, label, color) in &legend {
+        let y = 15.0 + *row as f64 * 16.0;
+        if !color.is_empty() {
+            out.push_str(&format!(
+                "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{2}\" stroke=\"{color}\" stroke-width=\"3\"/>",
+                coord(*lx),
+                coord(lx + 20.0),
+                coord(y - 4.0)
+            ));
+        }
+        let text_x = if color.is_empty() { *lx } else { lx + 26.0 };
+        out.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\">{}</text>\n",
+            coord(text_x),
+            coord(y),
+            esc(label)
+        ));
+    }
+    overlay.draw(out, top, bottom);
+
+    let values = series
+        .iter()
+        .flat_map(|s| s.points.iter().flatten().copied());
+    // Only a log scale can lack data: latency without a single successful operation.
+    let Some(y) = YAxis::new(&scale, values) else {
+        out.push_str(&format!(
+            "<text class=\"empty\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no successful operation: nothing to measure</text>\n",
+            coord((LEFT + WIDTH - RIGHT) / 2.0),
+            coord((top + bottom) / 2.0)
+        ));
+        x_axis(out, x, top, bottom);
+        out.push_str("</svg>\n</figure>\n");
+        return;
+    };
+    for (v, label) in &y.ticks {
+        let ty = y.at(*v, top, bottom);
+        out.push_str(&format!(
+            "<line class=\"grid\" x1=\"{left}\" x2=\"{right}\" y1=\"{ty}\" y2=\"{ty}\"/><text x=\"{text_x}\" y=\"{text_y}\" text-anchor=\"end\">{label}</text>\n",
+            left = coord(LEFT),
+            right = coord(WIDTH - RIGHT),
+            ty = coord(ty),
+            text_x = coord(LEFT - 6.0),
+            text_y = coord(ty + 4.0),
+        ));
+    }
+    x_axis(out, x, top, bottom);
+
+    let mid: Vec<f64> = timeline
+        .buckets
+        .iter()
+        .map(|b| x.at(b.start + (b.end - b.start) / 2))
+        .collect();
+    for s in series {
+        line(out, s, &mid, |v| y.at(v, top, bottom));
+    }
+    out.push_str("</svg>\n</figure>\n");
+}
+
+/// Vertical grid lines at round seconds, the axis line, its labels and its unit.
+fn x_axis(out: &mut String, x: &XAxis, top: f64, bottom: f64) {
+    for (tx, label) in x.ticks() {
+        out.push_str(&format!(
+            "<line class=\"grid\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/><text x=\"{0}\" y=\"{3}\" text-anchor=\"middle\">{label}</text>\n",
+            coord(tx),
+            coord(top),
+            coord(bottom + 4.0),
+            coord(bottom + 16.0),
+        ));
+    }
+    out.push_str(&format!(
+        "<line class=\"axis\" x1=\"{}\" x2=\"{}\" y1=\"{2}\" y2=\"{2}\"/>\n\
+         <text class=\"unit\" x=\"{1}\" y=\"{3}\" text-anchor=\"end\">seconds on the run clock</text>\n",
+        coord(LEFT),
+        coord(WIDTH - RIGHT),
+        coord(bottom),
+        coord(bottom + 31.0),
+    ));
+}
+
+/// A series as polylines broken where it has no value; a lone point becomes a dot.
+fn line(out: &mut String, s: &Series, xs: &[f64], y: impl Fn(f64) -> f64) {
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (x, v) in xs.iter().zip(&s.points) {
+        match v {
+            Some(v) => {
+                if let Some(run) = runs.last_mut() {
+                    run.push((*x, y(*v)));
+                }
+            }
+            None => runs.push(Vec::new()),
+        }
+    }
+    for run in runs {
+        match run.as_slice() {
+            [] => {}
+            [(x, y)] => out.push_str(&format!(
+                "<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\"/>\n",
+                coord(*x),
+                coord(*y),
+                coord(s.width + 0.5),
+                s.color
+            )),
+            points => {
+                let coords: Vec<String> = points
+                    .iter()
+                    .map(|(x, y)| format!("{},{}", coord(*x), coord(*y)))
+                    .collect();
+                out.push_str(&format!(
+                    "<polyline stroke=\"{}\" stroke-width=\"{}\" points=\"{}\"/>\n",
+                    s.color,
+                    coord(s.width),
+                    coords.join(" ")
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeline: the history cut into one-second buckets
+
+mod timeline {
+    use std::collections::HashMap;
+
+    use crate::history::{Micros, Op, Outcome};
+
+    pub const BUCKET_US: Micros = 1_000_000;
+    /// Lines per backend beyond this many would be unreadable; the busiest are drawn.
+    pub const MAX_BACKENDS: usize = 8;
+
+    /// What happened to the operations invoked in one bucket (all of them, or one backend's).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct Stats {
+        pub ops: u64,
+        pub ok: u64,
+        /// Failed or unknown, as the SLOs count them.
+        pub errors: u64,
+        /// Latency of the successful operations, as the SLOs measure it; `None` without one.
+        pub p50_ms: Option<f64>,
+        pub p99_ms: Option<f64>,
+    }
+
+    impl Stats {
+        pub fn error_rate(&self) -> Option<f64> {
+            (self.ops > 0).then(|| self.errors as f64 / self.ops as f64)
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Bucket {
+        /// `[start, end)` on the run clock; the last bucket may be shorter than a second.
+        pub start: Micros,
+        pub end: Micros,
+        pub all: Stats,
+        /// One per [`Timeline::backends`], in that order.
+        pub backends: Vec<Stats>,
+    }
+
+    impl Bucket {
+        pub fn ok_per_s(&self) -> f64 {
+            self.all.ok as f64 / self.seconds()
+        }
+
+        pub fn errors_per_s(&self) -> f64 {
+            self.all.errors as f64 / self.seconds()
+        }
+
+        /// Rates divide by the time the bucket covers, so a short last bucket is no dip.
+        fn seconds(&self) -> f64 {
+            (self.end - self.start).max(1) as f64 / 1e6
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Timeline {
+        /// The first operation's invocation.
+        pub start: Micros,
+        /// The last operation's return.
+        pub end: Micros,
+        pub buckets: Vec<Bucket>,
+        /// The backends with the most operations, most first, at most [`MAX_BACKENDS`].
+        pub backends: Vec<String>,
+        /// Backends seen but not in `backends`.
+        pub hidden_backends: usize,
+    }
+
+    /// Counts and latencies of one bucket while the history is read.
+    #[derive(Debug, Clone, Default)]
+    struct Tally {
+        ops: u64,
+        ok: u64,
+        latencies: Vec<Micros>,
+    }
+
+    impl Tally {
+        fn add(&mut self, op: &Op) {
+            self.ops += 1;
+            if op.outcome == Outcome::Ok {
+                self.ok += 1;
+                self.latencies.push(op.latency_us());
+            }
+        }
+
+        fn finish(mut self) -> Stats {
+            self.latencies.sort_unstable();
+            Stats {
+                ops: self.ops,
+                ok: self.ok,
+                errors: self.ops - self.ok,
+                p50_ms: quantile_ms(&self.latencies, 0.50),
+                p99_ms: quantile_ms(&self.latencies, 0.99),
+            }
+        }
+    }
+
+    /// Nearest-rank quantile of sorted latencies, in milliseconds.
+    fn quantile_ms(sorted: &[Micros], q: f64) -> Option<f64> {
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+        sorted.get(rank - 1).map(|us| *us as f64 / 1000.0)
+    }
+
+    impl Timeline {
+        /// Buckets the history by invocation time, like the phases; `None` when it is empty.
+        /// Linear in the history: one pass for its extent and backends, one to fill buckets.
+        pub fn new(ops: &[Op]) -> Option<Timeline> {
+            let start = ops.iter().map(|op| op.t_call).min()?;
+            let end = ops
+                .iter()
+                .map(|op| op.t_return.max(op.t_call))
+                .max()?
+                .max(start + 1);
+            let (backends, hidden_backends) = busiest_backends(ops);
+            let count = (end - start).div_ceil(BUCKET_US) as usize;
+            let mut tallies =
+                vec![(Tally::default(), vec![Tally::default(); backends.len()]); count];
+            for op in ops {
+                // An op invoked exactly at `end` (zero latency, last of all) joins the last bucket.
+                let i = (((op.t_call - start) / BUCKET_US) as usize).min(count - 1);
+                let (all, per_backend) = &mut tallies[i];
+                all.add(op);
+                let backend = op.backend.as_deref();
+                if let Some(b) = backends
+                    .iter()
+                    .position(|name| Some(name.as_str()) == backend)
+                {
+                    per_backend[b].add(op);
+                }
+            }
+            let buckets = tallies
+                .into_iter()
+                .enumerate()
+                .map(|(i, (all, per_backend))| {
+                    let bucket_start = start + i as Micros * BUCKET_US;
+                    Bucket {
+                        start: bucket_start,
+                        end: (bucket_start + BUCKET_US).min(end),
+                        all: all.finish(),
+                        backends: per_backend.into_iter().map(Tally::finish).collect(),
+                    }
+                })
+                .collect();
+            Some(Timeline {
+                start,
+                end,
+                buckets,
+                backends,
+                hidden_backends,
+            })
+        }
+    }
+
+    /// The backends that served the most operations (ties by name), and how many more there are.
+    fn busiest_backends(ops: &[Op]) -> (Vec<String>, usize) {
+        let mut counts: HashMap<&str, u64> = HashMap::new();
+        for backend in ops.iter().filter_map(|op| op.backend.as_deref()) {
+            *counts.entry(backend).or_default() += 1;
+        }
+        let mut ranked: Vec<(&str, u64)> = counts.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let hidden = ranked.len().saturating_sub(MAX_BACKENDS);
+        let shown = ranked
+            .into_iter()
+            .take(MAX_BACKENDS)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        (shown, hidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeline::*;
+    use super::*;
+    use crate::history::{OpKind, Outcome};
+    use crate::report::fixtures;
+
+    fn op(t_call: Micros, latency: Micros, outcome: Outcome, backend: Option<&str>) -> Op {
+        Op {
+            id: t_call,
+            client: 0,
+            node: "kv1".to_string(),
+            kind: OpKind::Read,
+            key: "k".to_string(),
+            value: None,
+            t_call,
+            t_return: t_call + latency,
+            outcome,
+            error: None,
+            backend: backend.map(str::to_string),
+        }
+    }
+
+    /// The first `<svg` element of `page` whose aria-label is `label`.
+    fn svg<'a>(page: &'a str, label: &str) -> &'a str {
+        let at = page
+            .find(&format!("aria-label=\"{label}\""))
+            .unwrap_or_else(|| panic!("no chart {label}"));
+        let start = page[..at].rfind("<svg").expect("svg start");
+        let end = at + page[at..].find("</svg>").expect("svg end");
+        &page[start..end]
+    }
+
+    #[test]
+    fn failing_report() {
+        insta::assert_snapshot!(
+            "failing",
+            render(&fixtures::failing(), &fixtures::history())
+        );
+    }
+
+    #[test]
+    fn failing_report_shows_the_verdict_and_every_reason_in_order() {
+        let summary = fixtures::failing();
+        let page = render(&summary, &fixtures::history());
+        assert!(page.contains("<title>rolling-upgrade: FAIL · firedrill</title>"));
+        let banner = page
+            .split("<section class=\"verdict fail\" id=\"verdict\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("a fail banner");
+        assert!(banner.contains("<p class=\"word\">FAIL</p>"), "{banner}");
+        let mut last = 0;
+        for reason in &summary.reasons {
+            let at = banner
+                .find(&format!("<li>{}</li>", esc(reason)))
+                .unwrap_or_else(|| panic!("{reason} is missing from the banner"));
+            assert!(at > last, "{reason} is out of order");
+            last = at;
+        }
+        // The banner comes after the charts and before the tables.
+        let charts = page.find("id=\"timeline\"").expect("charts");
+        let verdict = page.find("id=\"verdict\"").expect("verdict");
+        let slos = page.find("id=\"service-levels\"").expect("slos");
+        assert!(charts < verdict && verdict < slos);
+        assert!(page.contains("<span class=\"result fail\">✗ breached</span>"));
+    }
+
+    #[test]
+    fn passing_report_has_no_reasons() {
+        let page = render(&fixtures::passing(), &fixtures::history());
+        assert!(page.contains("<section class=\"verdict pass\" id=\"verdict\">"));
+        assert!(page.contains(
+            "All 4 steps passed, all 9 SLOs met, no lost writes, reads consistent, 1 check passed."
+        ));
+        assert!(!page.contains("<ul>"), "a passing run lists no reasons");
+        assert!(!page.contains("result fail"));
+    }
+
+    #[test]
+    fn step_output_is_escaped() {
+        let mut summary = fixtures::failing();
+        summary.steps[0].output.stdout =
+            "<script src=\"https://evil.example/x.js\"></script>\n<img src=x onerror=alert(1)> & 'q'\n"
+                .to_string();
+        summary.steps[1].name = "read </title><script>alert(1)</script>".to_string();
+        let page = render(&summary, &fixtures::history());
+        assert!(page.contains(
+            "&lt;script src=&quot;https://evil.example/x.js&quot;&gt;&lt;/script&gt;\n\
+             &lt;img src=x onerror=alert(1)&gt; &amp; &#39;q&#39;"
+        ));
+        assert!(page.contains("read &lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(
+            !page.contains("<script"),
+            "markup from the run leaked into the page"
+        );
+        assert!(!page.contains("<img"));
+    }
+
+    #[test]
+    fn long_output_is_folded_and_short_output_is_not() {
+        let mut summary = fixtures::passing();
+        let exactly: String = (1..=FOLD_LINES).map(|i| format!("line {i}\n")).collect();
+        summary.steps[0].output.stdout = exactly;
+        let page = render(&summary, &[]);
+        assert_eq!(page.matches("<details>").count(), 1, "only step 3 is long");
+        let folded = page
+            .split("<details><summary>Expected output (exit code 0): 24 lines</summary>\n<pre>")
+            .nth(1)
+            .and_then(|rest| rest.split("</pre>\n</details>").next())
+            .expect("step 3's output is folded");
+        assert_eq!(
+            folded,
+            fixtures::passing().steps[2].output.stdout.trim_end()
+        );
+        assert!(page.contains("<pre>line 1\nline 2\n"));
+    }
+
+    #[test]
+    fn nothing_is_fetched_from_outside_the_page() {
+        let mut summary = fixtures::failing();
+        summary.steps[0].output.stdout = "see https://example.org/runbook".to_string();
+        summary.steps[1].transcript = "https://example.org/transcript.txt".to_string();
+        summary.steps[2].transcript = "/etc/passwd".to_string();
+        let page = render(&summary, &fixtures::history());
+        // A URL may appear as text (a step's output or action), never inside a tag.
+        let mut from = 0;
+        while let Some(at) = page[from..].find("://").map(|i| i + from) {
+            let open = page[..at].rfind('<').unwrap_or(0);
+            let close = page[..at].rfind('>').unwrap_or(0);
+            assert!(
+                close > open,
+                "a URL inside a tag: {}",
+                &page[open..(at + 40).min(page.len())]
+            );
+            from = at + 3;
+        }
+        assert!(!page.contains("src="), "nothing is embedded by reference");
+        for attribute in ["href=\"", "xlink:href=\""] {
+            for value in page.split(attribute).skip(1) {
+                assert!(
+                    value.starts_with('#') || value.starts_with("steps/"),
+                    "link outside the run: {}",
+                    &value[..value.find('"').unwrap_or(value.len())]
+                );
+            }
+        }
+        for external in ["<script", "<link", "@import", "url(", "<iframe", "<object"] {
+            assert!(!page.contains(external), "{external}");
+        }
+        assert!(is_local_path("steps/3-dump.txt"));
+        assert!(!is_local_path("https://example.org/x"));
+        assert!(!is_local_path("javascript:alert(1)"));
+        assert!(!is_local_path("/etc/passwd"));
+        assert!(!is_local_path("//example.org/x"));
+    }
+
+    #[test]
+    fn phases_and_steps_are_marked_on_the_clock() {
+        let summary = fixtures::failing();
+        let page = render(&summary, &fixtures::history());
+        let strip = svg(&page, "phases and steps on the run clock");
+        for phase in ["steady", "procedure", "recovery"] {
+            assert!(
+                strip.contains(&format!("class=\"band-{phase}\"")),
+                "{phase}"
+            );
+            assert!(strip.contains(&format!(">{phase}</text>")), "{phase}");
+        }
+        for step in &summary.steps[..3] {
+            assert!(
+                strip.contains(&format!("\">{}</text>", step.id)),
+                "step {} has no label",
+                step.id
+            );
+            assert!(strip.contains(&format!("<title>{}. {} (", step.id, step.name)));
+            assert!(strip.contains(&format!("href=\"#step-{}\"", step.id)));
+            assert!(page.contains(&format!(
+                "<article class=\"step {}\" id=\"step-{}\">",
+                status_class(step.status),
+                step.id
+            )));
+        }
+        assert!(strip.contains("class=\"step-failed\""), "step 3 failed");
+        // Step 4 was skipped: it never ran, so it has no place on the clock.
+        assert!(!strip.contains("#step-4"));
+        // Every chart shades the phases and marks the 3 steps that ran.
+        for chart in [
+            "Throughput (ops/s)",
+            "Error rate (%)",
+            "Latency (ms, log scale)",
+        ] {
+            let chart = svg(&page, chart);
+            assert!(chart.contains("class=\"band-procedure\""));
+            assert_eq!(chart.matches("class=\"step-mark\"").count(), 3);
+        }
+    }
+
+    #[test]
+    fn empty_history_says_so_instead_of_a_chart() {
+        let page = render(&fixtures::passing(), &[]);
+        assert!(page.contains("No operations recorded"));
+        assert!(!page.contains("<svg"));
+        assert!(
+            page.contains("id=\"procedure\""),
+            "the rest of the page is there"
+        );
+    }
+
+    #[test]
+    fn per_backend_lines_appear_when_backends_are_set() {
+        let plain = render(&fixtures::passing(), &fixtures::history());
+        assert!(
+            !plain.contains(BACKEND_COLORS[0]),
+            "no backend, no backend line"
+        );
+
+        let mut ops = fixtures::history();
+        for (i, op) in ops.iter_mut().enumerate() {
+            // One canary op a second for 10 s: stable serves more.
+            let canary = i % 2 == 0 && i < 20;
+            op.backend = Some(if canary { "canary" } else { "stable" }.to_string());
+        }
+        let page = render(&fixtures::passing(), &ops);
+        let errors = svg(&page, "Error rate (%)");
+        let latency = svg(&page, "Latency (ms, log scale)");
+        // The busiest backend gets the first colour.
+        for (chart, labels) in [
+            (errors, [">all backends<", ">stable<", ">canary<"]),
+            (latency, [">p99<", ">p99 stable<", ">p99 canary<"]),
+        ] {
+            for label in labels {
+                assert!(chart.contains(label), "{label}");
+            }
+            for color in &BACKEND_COLORS[..2] {
+                assert!(
+                    chart.contains(&format!("<polyline stroke=\"{color}\"")),
+                    "no line in {color}"
+                );
+            }
+            assert!(!chart.contains(BACKEND_COLORS[2]));
+        }
+    }
+
+    #[test]
+    fn at_most_eight_backends_are_drawn() {
+        let ops: Vec<Op> = (0..10u64)
+            .flat_map(|b| {
+                // Backend b serves b + 1 operations, so b9 is the busiest.
+                (0..=b).map(move |i| op(i * 100_000, 1_000, Outcome::Ok, Some(&format!("b{b}"))))
+            })
+            .collect();
+        let timeline = Timeline::new(&ops).expect("a timeline");
+        assert_eq!(
+            timeline.backends,
+            ["b9", "b8", "b7", "b6", "b5", "b4", "b3", "b2"]
+        );
+        assert_eq!(timeline.hidden_backends, 2);
+        let page = render(&fixtures::passing(), &ops);
+        assert!(page.contains(">2 more backends not drawn<"), "{page}");
+    }
+
+    #[test]
+    fn buckets_count_ops_by_the_second_they_were_invoked() {
+        // Out of order, as a history is written (by return time).
+        let ops = vec![
+            op(5_200_000, 20_000, Outcome::Ok, None),
+            op(6_500_000, 500_000, Outcome::Unknown, None),
+            op(5_000_000, 10_000, Outcome::Ok, None),
+            // Returns in second 1, but was invoked in second 0.
+            op(5_400_000, 700_000, Outcome::Ok, None),
+        ];
+        let t = Timeline::new(&ops).expect("a timeline");
+        assert_eq!((t.start, t.end), (5_000_000, 7_000_000));
+        assert_eq!(t.buckets.len(), 2);
+        let (first, second) = (&t.buckets[0], &t.buckets[1]);
+        assert_eq!((first.start, first.end), (5_000_000, 6_000_000));
+        assert_eq!(
+            first.all,
+            Stats {
+                ops: 3,
+                ok: 3,
+                errors: 0,
+                p50_ms: Some(20.0),
+                p99_ms: Some(700.0),
+            }
+        );
+        assert_eq!(first.ok_per_s(), 3.0);
+        assert_eq!(first.all.error_rate(), Some(0.0));
+        assert_eq!(
+            second.all,
+            Stats {
+                ops: 1,
+                ok: 0,
+                errors: 1,
+                p50_ms: None,
+                p99_ms: None,
+            }
+        );
+        assert_eq!(second.errors_per_s(), 1.0);
+        assert_eq!(second.all.error_rate(), Some(1.0));
+    }
+
+    #[test]
+    fn a_short_last_bucket_is_not_a_dip_and_an_empty_one_is_zero() {
+        let ops = vec![
+            op(0, 1_000, Outcome::Ok, None),
+            op(500_000, 1_000, Outcome::Ok, None),
+            // Nothing in [1 s, 2 s): the system was down.
+            op(2_000_000, 1_000, Outcome::Ok, None),
+            op(2_200_000, 300_000, Outcome::Fail, None),
+        ];
+        let t = Timeline::new(&ops).expect("a timeline");
+        assert_eq!(t.buckets.len(), 3);
+        assert_eq!(t.buckets[0].ok_per_s(), 2.0);
+        assert_eq!(t.buckets[1].ok_per_s(), 0.0);
+        assert_eq!(t.buckets[1].all.error_rate(), None);
+        // The last bucket covers [2 s, 2.5 s): 1 ok in half a second.
+        assert_eq!(
+            (t.buckets[2].start, t.buckets[2].end),
+            (2_000_000, 2_500_000)
+        );
+        assert_eq!(t.buckets[2].ok_per_s(), 2.0);
+        assert_eq!(t.buckets[2].errors_per_s(), 2.0);
+    }
+
+    #[test]
+    fn an_op_invoked_at_the_very_end_joins_the_last_bucket() {
+        let ops = vec![
+            op(0, 0, Outcome::Ok, None),
+            op(2_000_000, 0, Outcome::Ok, None),
+        ];
+        let t = Timeline::new(&ops).expect("a timeline");
+        assert_eq!(t.buckets.len(), 2);
+        assert_eq!(t.buckets[1].all.ops, 1);
+        assert!(Timeline::new(&[]).is_none());
+    }
+
+    #[test]
+    fn axes_have_round_ticks() {
+        let x = XAxis::new(3_693_396, 25_832_213);
+        let labels: Vec<String> = x.ticks().into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["5", "10", "15", "20", "25"]);
+        let short = XAxis::new(1_000_000, 1_400_000);
+        let labels: Vec<String> = short.ticks().into_iter().map(|(_, l)| l).collect();
+        assert_eq!(
+            labels,
+            ["1.00", "1.05", "1.10", "1.15", "1.20", "1.25", "1.30", "1.35", "1.40"]
+        );
+
+        let ticks = |scale: Scale, values: &[f64]| -> Vec<String> {
+            YAxis::new(&scale, values.iter().copied())
+                .map(|y| y.ticks.into_iter().map(|(_, l)| l).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            ticks(Scale::Linear { unit: "ops/s" }, &[12.0, 153.0]),
+            ["0", "50", "100", "150", "200"]
+        );
+        assert_eq!(
+            ticks(Scale::Linear { unit: "%" }, &[0.0]),
+            ["0.0", "0.5", "1.0"]
+        );
+        assert_eq!(
+            ticks(Scale::Log { unit: "ms" }, &[2.3, 40.0]),
+            ["1", "2", "5", "10", "20", "50", "100"]
+        );
+        assert_eq!(
+            ticks(Scale::Log { unit: "ms" }, &[0.5, 1000.1]),
+            ["0.1", "1", "10", "100", "1000", "10000"]
+        );
+        assert!(ticks(Scale::Log { unit: "ms" }, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_run_without_a_successful_operation_says_there_is_no_latency() {
+        let ops = vec![
+            op(0, 1_000, Outcome::Fail, None),
+            op(1_500_000, 1_000, Outcome::Unknown, None),
+        ];
+        let page = render(&fixtures::failing(), &ops);
+        let latency = svg(&page, "Latency (ms, log scale)");
+        assert!(latency.contains("no successful operation"));
+        assert!(!latency.contains("<polyline"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Helpers shared by the integration tests: run the binary, read a summary, look for
+//! leftovers on the Docker daemon.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Tests that start clusters run one at a time: the machine has two cores.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the firedrill binary from the repository root.
+pub fn firedrill(args: &[&str]) -> Output {
+    firedrill_env(args, &[])
+}
+
+pub fn firedrill_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firedrill"));
+    cmd.args(args).current_dir(repo()).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the firedrill binary runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn summary(out_dir: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(out_dir.join("summary.json")).expect("summary.json was written");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+/// Everything of firedrill's still on the daemon, one object per line.
+pub fn leftovers() -> String {
+    let mut found = String::new();
+    for what in [
+        vec!["ps", "-a"],
+        vec!["volume", "ls"],
+        vec!["network", "ls"],
+    ] {
+        let mut args = what.clone();
+        args.extend(["-q", "--filter", "label=firedrill.managed=true"]);
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker CLI");
+        found.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    found
+}
+
+/// Runs the binary like `firedrill_env` and also returns its process id, which labels
+/// everything that process creates on the daemon (`firedrill.pid`).
+pub fn firedrill_pid(args: &[&str], env: &[(&str, &str)]) -> (Output, u32) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firedrill"));
+    cmd.args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("the firedrill binary starts");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("the firedrill binary runs");
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (output, pid)
+}
+
+/// What the firedrill process `pid` left on the daemon. Unlike `leftovers`, blind to other
+/// runs going on at the same time (another test binary, a developer's run).
+pub fn leftovers_of(pid: u32) -> String {
+    let mut found = String::new();
+    for what in [
+        vec!["ps", "-a"],
+        vec!["volume", "ls"],
+        vec!["network", "ls"],
+    ] {
+        let mut args = what.clone();
+        let label = format!("label=firedrill.pid={pid}");
+        args.extend([
+            "-q",
+            "--filter",
+            "label=firedrill.managed=true",
+            "--filter",
+            &label,
+        ]);
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker CLI");
+        found.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    found
+}

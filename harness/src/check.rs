@@ -88,6 +88,164 @@ pub fn data_check(ops: &[Op], final_values: &BTreeMap<String, Option<String>>) -
     result
 }
 
+/// A backup and the loss of the cluster on the run clock, from the steps that marked them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupWindow {
+    /// The backup's recovery point lies in `[start, end]`.
+    pub start: Micros,
+    pub end: Micros,
+    /// The cluster is lost from `disaster_start`; writes invoked after `disaster_end` go to
+    /// the restored cluster.
+    pub disaster_start: Micros,
+    pub disaster_end: Micros,
+}
+
+/// The data check after a restore from a backup: what survived must be what the backup held,
+/// plus what was written to the restored cluster.
+///
+/// The restored cluster holds the backup's state as of a recovery point `r` somewhere in
+/// `[start, end]`, then the writes invoked after the disaster ended. So a key's final value
+/// is legal if it comes from a write that may precede `r` (invoked before the backup ended),
+/// or from a write invoked after the disaster ended; a write invoked between the two cannot
+/// be there (unexpected: the restore did not come from the declared backup).
+///
+/// Registers are overwritten, so a missing write is one that should have replaced the final
+/// value: an acknowledged write `w2` invoked after that value's write returned (for a value
+/// that came through the backup, also any write invoked after the disaster ended; for an
+/// absent key, every acknowledged write). Each such `w2` is then
+/// - **lost** if it was acknowledged before the backup began (the backup must hold it or a
+///   later write), or invoked after the disaster ended (it went to the restored cluster);
+/// - **after the recovery point** if it was invoked after the backup ended (allowed);
+/// - **indeterminate** otherwise: it overlapped the backup, which may or may not hold it.
+///
+/// An unknown write's value being there is allowed (`recovered`); since an unknown write may
+/// take effect any time after its call, only writes to the restored cluster are ordered
+/// after it.
+pub fn backup_data_check(
+    ops: &[Op],
+    final_values: &BTreeMap<String, Option<String>>,
+    w: &BackupWindow,
+) -> DataResult {
+    let index = WriteIndex::new(ops);
+    let mut result = DataResult {
+        keys: final_values.len() as u64,
+        acked: index.acked.values().map(|a| a.by_return.len() as u64).sum(),
+        ..DataResult::default()
+    };
+    for (key, value) in final_values {
+        let acked_writes = index
+            .acked
+            .get(key.as_str())
+            .map(|a| a.by_return.as_slice())
+            .unwrap_or_default();
+        // Which acknowledged writes should have replaced the final value, and what it is.
+        let (replaces, holds) = match value {
+            None => (Replaced::ByAll, "the key is absent".to_string()),
+            Some(value) => {
+                let Some(f) = index.write_of(key, value) else {
+                    result.unexpected += 1;
+                    push_example(&mut result.unexpected_examples, || {
+                        format!("key {key} holds {value:?}, which no write of that key produced")
+                    });
+                    continue;
+                };
+                let between = f.t_call > w.end && f.t_call <= w.disaster_end;
+                if f.outcome == Outcome::Fail || between {
+                    result.unexpected += 1;
+                    push_example(&mut result.unexpected_examples, || {
+                        if between {
+                            format!(
+                                "key {key} holds {value:?} from write #{} invoked at {}, after the backup ended at {} and before the cluster was restored: the restore did not come from the declared backup",
+                                f.id,
+                                secs(f.t_call),
+                                secs(w.end)
+                            )
+                        } else {
+                            format!(
+                                "key {key} holds {value:?} from write #{}, which failed at {}{}",
+                                f.id,
+                                secs(f.t_return),
+                                error_suffix(f)
+                            )
+                        }
+                    });
+                    continue;
+                }
+                let restored = f.t_call > w.disaster_end;
+                if f.outcome == Outcome::Unknown {
+                    result.recovered += 1;
+                }
+                let holds = format!(
+                    "the key holds {value:?} from write #{} ({})",
+                    f.id,
+                    if f.outcome == Outcome::Unknown {
+                        "unknown outcome".to_string()
+                    } else {
+                        format!("acknowledged at {}", secs(f.t_return))
+                    }
+                );
+                let replaced = Replaced::After {
+                    returned: (f.outcome == Outcome::Ok).then_some(f.t_return),
+                    through_backup: !restored,
+                };
+                (replaced, holds)
+            }
+        };
+        for w2 in acked_writes.iter().filter(|w2| replaces.by(w2, w)) {
+            if w2.t_call > w.disaster_end || w2.t_return < w.start {
+                result.lost += 1;
+                push_example(&mut result.lost_examples, || {
+                    let why = if w2.t_return < w.start {
+                        format!("acknowledged before the backup began at {}", secs(w.start))
+                    } else {
+                        format!(
+                            "written to the restored cluster (the disaster ended at {})",
+                            secs(w.disaster_end)
+                        )
+                    };
+                    format!(
+                        "key {key}: {} is gone although it was {why}; {holds}",
+                        describe_acked_write(w2)
+                    )
+                });
+            } else if w2.t_call > w.end {
+                result.after_recovery_point += 1;
+            } else {
+                result.indeterminate += 1;
+            }
+        }
+    }
+    result.pass = result.lost == 0 && result.unexpected == 0;
+    result
+}
+
+/// Which writes should have replaced a key's final value after a restore.
+enum Replaced {
+    /// The key is absent: every acknowledged write.
+    ByAll,
+    After {
+        /// The value's write was acknowledged then: writes invoked later.
+        returned: Option<Micros>,
+        /// The value came through the backup: writes to the restored cluster too.
+        through_backup: bool,
+    },
+}
+
+impl Replaced {
+    fn by(&self, w2: &Op, w: &BackupWindow) -> bool {
+        match self {
+            Replaced::ByAll => true,
+            Replaced::After {
+                returned,
+                through_backup,
+            } => {
+                returned.is_some_and(|t| w2.t_call > t)
+                    || (*through_backup && w2.t_call > w.disaster_end)
+            }
+        }
+    }
+}
+
 /// Per-key register checks on every Ok read in the history.
 pub fn read_check(ops: &[Op]) -> ReadResult {
     let index = WriteIndex::new(ops);
@@ -507,6 +665,152 @@ mod tests {
         let r = data_check(&ops, &lost.into_iter().collect());
         assert_eq!(r.lost, 8);
         assert_eq!(r.lost_examples.len(), MAX_EXAMPLES);
+    }
+
+    // ---- backup_data_check ----
+
+    /// Backup from 100 to 200, disaster from 300 to 400.
+    const WINDOW: BackupWindow = BackupWindow {
+        start: 100,
+        end: 200,
+        disaster_start: 300,
+        disaster_end: 400,
+    };
+
+    fn backup(ops: &[Op], entries: &[(&str, Option<&str>)]) -> DataResult {
+        backup_data_check(ops, &finals(entries), &WINDOW)
+    }
+
+    #[test]
+    fn backup_must_hold_writes_acknowledged_before_it_began() {
+        let ops = vec![write(1, "k", "a", (0, 10), Outcome::Ok)];
+        assert!(backup(&ops, &[("k", Some("a"))]).pass);
+        let r = backup(&ops, &[("k", None)]);
+        assert_eq!((r.lost, r.after_recovery_point, r.indeterminate), (1, 0, 0));
+        assert!(!r.pass);
+        assert!(
+            r.lost_examples[0].contains("acknowledged before the backup began at 0.000s")
+                && r.lost_examples[0].contains("the key is absent"),
+            "{:?}",
+            r.lost_examples
+        );
+    }
+
+    #[test]
+    fn writes_after_the_backup_may_be_gone() {
+        // Invoked after the backup ended, acknowledged before the disaster.
+        let ops = vec![write(1, "k", "a", (250, 260), Outcome::Ok)];
+        let r = backup(&ops, &[("k", None)]);
+        assert_eq!((r.lost, r.after_recovery_point), (0, 1));
+        assert!(r.pass, "{r:?}");
+        // Acknowledged by a node still alive while the disaster went on: gone too, allowed.
+        let ops = vec![write(1, "k", "a", (320, 330), Outcome::Ok)];
+        let r = backup(&ops, &[("k", None)]);
+        assert_eq!((r.lost, r.after_recovery_point), (0, 1));
+    }
+
+    #[test]
+    fn writes_overlapping_the_backup_are_indeterminate() {
+        let ops = vec![write(1, "k", "a", (150, 250), Outcome::Ok)];
+        let r = backup(&ops, &[("k", None)]);
+        assert_eq!((r.lost, r.indeterminate), (0, 1));
+        assert!(r.pass);
+        assert!(backup(&ops, &[("k", Some("a"))]).pass);
+    }
+
+    #[test]
+    fn a_stale_backup_loses_overwrites_acknowledged_before_the_declared_one() {
+        // "b" replaced "a" before the backup began: a backup holding "a" is older than declared.
+        let ops = sequential();
+        let r = backup(&ops, &[("k", Some("a"))]);
+        assert_eq!(r.lost, 1);
+        assert!(!r.pass);
+        assert!(
+            r.lost_examples[0].contains("write #2 of \"b\""),
+            "{:?}",
+            r.lost_examples
+        );
+        assert!(backup(&ops, &[("k", Some("b"))]).pass);
+    }
+
+    #[test]
+    fn an_overwrite_after_the_backup_may_be_undone() {
+        // "a" before the backup, "b" after it: the restore brings "a" back, as it should.
+        let ops = vec![
+            write(1, "k", "a", (0, 10), Outcome::Ok),
+            write(2, "k", "b", (250, 260), Outcome::Ok),
+        ];
+        let r = backup(&ops, &[("k", Some("a"))]);
+        assert_eq!((r.lost, r.after_recovery_point), (0, 1));
+        assert!(r.pass, "{r:?}");
+        // An overwrite during the backup: either value may be in it.
+        let ops = vec![
+            write(1, "k", "a", (0, 10), Outcome::Ok),
+            write(2, "k", "b", (150, 160), Outcome::Ok),
+        ];
+        let r = backup(&ops, &[("k", Some("a"))]);
+        assert_eq!((r.lost, r.indeterminate), (0, 1));
+        assert!(backup(&ops, &[("k", Some("b"))]).pass);
+    }
+
+    #[test]
+    fn a_value_written_between_backup_and_restore_is_unexpected() {
+        let ops = vec![
+            write(1, "k", "a", (0, 10), Outcome::Ok),
+            write(2, "k", "b", (250, 260), Outcome::Ok),
+        ];
+        let r = backup(&ops, &[("k", Some("b"))]);
+        assert_eq!((r.unexpected, r.lost), (1, 0));
+        assert!(!r.pass);
+        assert!(
+            r.unexpected_examples[0].contains("did not come from the declared backup"),
+            "{:?}",
+            r.unexpected_examples
+        );
+    }
+
+    #[test]
+    fn writes_to_the_restored_cluster_must_survive() {
+        let ops = vec![
+            write(1, "k", "a", (0, 10), Outcome::Ok),
+            write(2, "k", "c", (500, 510), Outcome::Ok),
+            write(3, "k", "d", (600, 610), Outcome::Ok),
+        ];
+        assert!(backup(&ops, &[("k", Some("d"))]).pass);
+        // The restore's value shows through: both later writes are lost.
+        let r = backup(&ops, &[("k", Some("a"))]);
+        assert_eq!(r.lost, 2);
+        assert!(
+            r.lost_examples[0].contains("restored cluster"),
+            "{:?}",
+            r.lost_examples
+        );
+        // Register order among restored writes holds as usual.
+        let r = backup(&ops, &[("k", Some("c"))]);
+        assert_eq!(r.lost, 1);
+        let r = backup(&ops, &[("k", None)]);
+        assert_eq!((r.lost, r.after_recovery_point), (3, 0));
+    }
+
+    #[test]
+    fn an_unknown_write_in_the_backup_is_still_replaced_by_restored_writes() {
+        let ops = vec![
+            write(1, "k", "a", (0, 10), Outcome::Unknown),
+            write(2, "k", "b", (20, 30), Outcome::Ok),
+            write(3, "k", "c", (500, 510), Outcome::Ok),
+        ];
+        // "a" may have landed after "b": fine before the disaster, not after the restore.
+        let r = backup(&ops, &[("k", Some("a"))]);
+        assert_eq!((r.recovered, r.lost), (1, 1));
+        assert!(
+            r.lost_examples[0].contains("write #3"),
+            "{:?}",
+            r.lost_examples
+        );
+        let mut before = ops.clone();
+        before.pop();
+        let r = backup(&before, &[("k", Some("a"))]);
+        assert!(r.pass, "{r:?}");
     }
 
     // ---- read_check ----

@@ -327,6 +327,9 @@ async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, kee
             println!();
         }
     }
+    if *interrupt.borrow() {
+        code = code.max(exit::INTERRUPTED);
+    }
     if several {
         println!("{} scenarios run; exit code {code}", plans.len());
     }

@@ -38,7 +38,7 @@ pub const LABEL_KEEP: &str = "firedrill.keep";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot reach the Docker daemon ({0}): start it (e.g. `systemctl start docker`) or set DOCKER_HOST")]
+    #[error("cannot reach the Docker daemon {0}: start it (e.g. `systemctl start docker`), or point DOCKER_HOST at a running one")]
     NoDaemon(String),
     #[error("port 127.0.0.1:{port} that node `{node}` publishes is already in use: free it, or write `127.0.0.1::{container_port}` in the compose file so each run picks a free port")]
     PortInUse {
@@ -83,16 +83,11 @@ fn docker_err(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) 
 
 /// Connects to the Docker daemon and checks that it answers.
 pub async fn connect() -> Result<Docker, ClusterError> {
-    let docker =
-        Docker::connect_with_local_defaults().map_err(|e| ClusterError::NoDaemon(e.to_string()))?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| ClusterError::NoDaemon(e.to_string()))?;
-    docker
-        .ping()
-        .await
-        .map_err(|e| ClusterError::NoDaemon(e.to_string()))?;
+    let at = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let unreachable = |e: bollard::errors::Error| ClusterError::NoDaemon(format!("at {at} ({e})"));
+    let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+    let docker = docker.negotiate_version().await.map_err(unreachable)?;
+    docker.ping().await.map_err(unreachable)?;
     Ok(docker)
 }
 
@@ -272,7 +267,11 @@ impl Cluster {
             .map(|m| {
                 let source = match &m.source {
                     MountSource::Volume(v) => self.volume_name(v),
-                    MountSource::Bind(p) => p.display().to_string(),
+                    // Docker reads a relative source as a volume name.
+                    MountSource::Bind(p) => std::path::absolute(p)
+                        .unwrap_or_else(|_| p.clone())
+                        .display()
+                        .to_string(),
                 };
                 let mode = if m.read_only { ":ro" } else { "" };
                 format!("{source}:{}{mode}", m.target)
@@ -340,20 +339,7 @@ impl Cluster {
         let node = self.node(name)?;
         if !node.created {
             let s = self.service(name)?;
-            // A destroyed node's volumes are recreated, labelled, before Docker would make
-            // unlabelled ones.
-            for m in &s.mounts {
-                if let MountSource::Volume(v) = &m.source {
-                    self.docker
-                        .create_volume(VolumeCreateRequest {
-                            name: Some(self.volume_name(v)),
-                            labels: Some(self.labels.clone()),
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(docker_err(format!("create volume {v}")))?;
-                }
-            }
+            self.create_volumes(s).await?;
             let body = self.container_body(s, &node, &node.image, self.node_labels(name));
             self.docker
                 .create_container(
@@ -375,6 +361,25 @@ impl Cluster {
             .await
             .map_err(docker_err(format!("start {name}")))?;
         self.follow_logs(name, &node.container, since);
+        Ok(())
+    }
+
+    /// Creates the service's named volumes with the run's labels. A destroyed node's volumes
+    /// must exist, labelled, before a container mounts them: Docker would otherwise make
+    /// unlabelled ones that teardown cannot find. Creating an existing volume is a no-op.
+    async fn create_volumes(&self, s: &Service) -> Result<(), ClusterError> {
+        for m in &s.mounts {
+            if let MountSource::Volume(v) = &m.source {
+                self.docker
+                    .create_volume(VolumeCreateRequest {
+                        name: Some(self.volume_name(v)),
+                        labels: Some(self.labels.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(docker_err(format!("create volume {v}")))?;
+            }
+        }
         Ok(())
     }
 
@@ -702,6 +707,8 @@ impl Cluster {
             *count += 1;
             *count
         };
+        // The node may have been destroyed with its volumes (a restore into fresh ones).
+        self.create_volumes(s).await?;
         let container = format!("{}-run{n}", node.container);
         let mut labels = self.labels.clone();
         labels.insert(LABEL_NODE.into(), format!("{name}-run{n}"));

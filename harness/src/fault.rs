@@ -1,7 +1,9 @@
 //! Network faults, injected without touching the target's image: a sidecar container
 //! shares the node's network namespace (with NET_ADMIN) and runs iptables or tc there.
 //!
-//! Rules live in one chain of their own (`FIREDRILL`), so healing is one flush. Sidecars
+//! Rules live in chains of their own (`FIREDRILL-IN` from INPUT, `FIREDRILL-OUT` from
+//! OUTPUT), so healing is one flush and a rule on arriving traffic never touches the node's
+//! own outgoing connections. Sidecars
 //! carry the run's labels: teardown and `firedrill clean` remove them (and with them any
 //! rule, since the rules die with the namespace's last container) even after a crash.
 
@@ -14,7 +16,8 @@ use tokio::sync::Mutex;
 
 use crate::cluster::{Cluster, ClusterError};
 
-const CHAIN: &str = "FIREDRILL";
+const CHAIN_IN: &str = "FIREDRILL-IN";
+const CHAIN_OUT: &str = "FIREDRILL-OUT";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +54,9 @@ pub enum Partition {
 pub struct Faults<'a> {
     cluster: &'a Cluster,
     image: Option<String>,
-    /// Node → its sidecar container.
-    sidecars: Mutex<BTreeMap<String, String>>,
+    /// Node → its sidecar container, and when the node's container started: a node started
+    /// again has a new network namespace, which needs a new sidecar.
+    sidecars: Mutex<BTreeMap<String, (String, String)>>,
 }
 
 impl<'a> Faults<'a> {
@@ -67,16 +71,29 @@ impl<'a> Faults<'a> {
     /// The sidecar in `node`'s network namespace, started on first use with the chain hooked in.
     async fn sidecar(&self, node: &str) -> Result<String, FaultError> {
         let mut sidecars = self.sidecars.lock().await;
-        if let Some(c) = sidecars.get(node) {
-            return Ok(c.clone());
-        }
         let image = self.image.clone().ok_or(FaultError::NoImage)?;
         let target = self
             .cluster
             .container_name(node)
             .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))?;
-        let name = format!("{target}-fault");
         let docker = self.cluster.docker();
+        let started = docker
+            .inspect_container(&target, None)
+            .await
+            .map_err(|source| ClusterError::Docker {
+                action: format!("inspect {node}"),
+                source,
+            })?
+            .state
+            .and_then(|s| s.started_at)
+            .unwrap_or_default();
+        match sidecars.get(node) {
+            Some((c, at)) if *at == started => return Ok(c.clone()),
+            // The node restarted since: its old namespace (and the rules in it) are gone.
+            Some((c, _)) => remove_sidecar(self.cluster, node, c).await?,
+            None => {}
+        }
+        let name = format!("{target}-fault-{}", unix_nanos());
         docker
             .create_container(
                 Some(CreateContainerOptions {
@@ -108,13 +125,16 @@ impl<'a> Faults<'a> {
                 action: format!("start the fault sidecar of {node}"),
                 source,
             })?;
-        sidecars.insert(node.to_string(), name.clone());
+        sidecars.insert(node.to_string(), (name.clone(), started));
         drop(sidecars);
-        let hook = format!(
-            "iptables -N {CHAIN} 2>/dev/null || iptables -F {CHAIN}; \
-             iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT -j {CHAIN}; \
-             iptables -C OUTPUT -j {CHAIN} 2>/dev/null || iptables -I OUTPUT -j {CHAIN}"
-        );
+        let hook = [(CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")]
+            .map(|(chain, from)| {
+                format!(
+                    "(iptables -N {chain} 2>/dev/null || iptables -F {chain}) && \
+                     (iptables -C {from} -j {chain} 2>/dev/null || iptables -I {from} -j {chain})"
+                )
+            })
+            .join(" && ");
         self.run(node, &name, &hook).await?;
         Ok(name)
     }
@@ -142,11 +162,11 @@ impl<'a> Faults<'a> {
     }
 
     /// Adds rules to `node`'s chain; returns the commands, for the transcript.
-    async fn add_rules(&self, node: &str, rules: &[String]) -> Result<String, FaultError> {
+    async fn add_rules(&self, node: &str, rules: &[(&str, String)]) -> Result<String, FaultError> {
         let sidecar = self.sidecar(node).await?;
         let script: Vec<String> = rules
             .iter()
-            .map(|r| format!("iptables -A {CHAIN} {r}"))
+            .map(|(chain, r)| format!("iptables -A {chain} {r}"))
             .collect();
         let script = script.join(" && ");
         self.run(node, &sidecar, &script).await?;
@@ -166,14 +186,14 @@ impl<'a> Faults<'a> {
                 .ok_or_else(|| ClusterError::NoAddress(n.to_string()))
         };
         // Rules per node: drop what comes from, and what goes to, the listed addresses.
-        let mut rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut rules: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
         match p {
             Partition::Isolate(node) => {
                 for peer in all.iter().filter(|n| *n != node) {
                     let addr = ip(peer)?;
                     let r = rules.entry(node.clone()).or_default();
-                    r.push(format!("-s {addr} -j DROP"));
-                    r.push(format!("-d {addr} -j DROP"));
+                    r.push((CHAIN_IN, format!("-s {addr} -j DROP")));
+                    r.push((CHAIN_OUT, format!("-d {addr} -j DROP")));
                 }
             }
             Partition::Groups(groups) => {
@@ -183,8 +203,8 @@ impl<'a> Faults<'a> {
                             for b in other {
                                 let addr = ip(b)?;
                                 let r = rules.entry(a.clone()).or_default();
-                                r.push(format!("-s {addr} -j DROP"));
-                                r.push(format!("-d {addr} -j DROP"));
+                                r.push((CHAIN_IN, format!("-s {addr} -j DROP")));
+                                r.push((CHAIN_OUT, format!("-d {addr} -j DROP")));
                             }
                         }
                     }
@@ -196,7 +216,7 @@ impl<'a> Faults<'a> {
                     rules
                         .entry(b.clone())
                         .or_default()
-                        .push(format!("-s {addr} -j DROP"));
+                        .push((CHAIN_IN, format!("-s {addr} -j DROP")));
                 }
             }
         }
@@ -220,7 +240,7 @@ impl<'a> Faults<'a> {
         let rule = format!(
             "-p tcp --dport {port}{syn} -m statistic --mode random --probability {share} -j REJECT --reject-with tcp-reset"
         );
-        self.add_rules(node, &[rule]).await
+        self.add_rules(node, &[(CHAIN_IN, rule)]).await
     }
 
     /// Adds delay and/or loss on the node's interface with tc netem, where the kernel has it.
@@ -257,35 +277,51 @@ impl<'a> Faults<'a> {
             sidecars
                 .iter()
                 .filter(|(n, _)| node.is_none_or(|x| x == n.as_str()))
-                .map(|(n, c)| (n.clone(), c.clone()))
+                .map(|(n, (c, _))| (n.clone(), c.clone()))
                 .collect()
         };
         let mut done = String::new();
         for (n, sidecar) in targets {
             // The namespace may be gone (the node was stopped or removed): nothing to flush then.
-            let flush =
-                format!("iptables -F {CHAIN}; tc qdisc del dev eth0 root 2>/dev/null; true");
+            let flush = format!(
+                "iptables -F {CHAIN_IN}; iptables -F {CHAIN_OUT}; tc qdisc del dev eth0 root 2>/dev/null; true"
+            );
             let _ = self.run(&n, &sidecar, &flush).await;
-            self.cluster
-                .docker()
-                .remove_container(
-                    &sidecar,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        ..Default::default()
-                    }),
-                )
-                .await
-                .map_err(|source| ClusterError::Docker {
-                    action: format!("remove the fault sidecar of {n}"),
-                    source,
-                })?;
+            remove_sidecar(self.cluster, &n, &sidecar).await?;
             self.sidecars.lock().await.remove(&n);
-            done.push_str(&format!("[{n}] iptables -F {CHAIN}; sidecar removed\n"));
+            done.push_str(&format!(
+                "[{n}] flushed {CHAIN_IN} and {CHAIN_OUT}; sidecar removed\n"
+            ));
         }
         if done.is_empty() {
             done.push_str("no fault was active\n");
         }
         Ok(done)
     }
+}
+
+async fn remove_sidecar(cluster: &Cluster, node: &str, sidecar: &str) -> Result<(), FaultError> {
+    cluster
+        .docker()
+        .remove_container(
+            sidecar,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|source| ClusterError::Docker {
+            action: format!("remove the fault sidecar of {node}"),
+            source,
+        })?;
+    Ok(())
+}
+
+/// A suffix that keeps a new sidecar's name apart from the one it replaces.
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }

@@ -868,7 +868,7 @@ fn tail(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bollard::query_parameters::RemoveImageOptionsBuilder;
     use futures_util::FutureExt;
@@ -1053,22 +1053,39 @@ mod tests {
         );
     }
 
-    /// A reachable Docker engine, or `None` with a note (the test then checks nothing).
-    async fn engine() -> Option<Docker> {
-        let docker = match Docker::connect_with_local_defaults() {
-            Ok(docker) => docker.negotiate_version().await.ok()?,
-            Err(error) => {
-                eprintln!("skipped: no Docker engine ({error})");
-                return None;
-            }
-        };
-        match docker.ping().await {
-            Ok(_) => Some(docker),
-            Err(error) => {
-                eprintln!("skipped: Docker engine not reachable ({error})");
-                None
-            }
+    /// The Docker engine: these tests need one, as the whole suite does.
+    async fn engine() -> Docker {
+        let docker = Docker::connect_with_local_defaults()
+            .expect("the tests need a Docker engine")
+            .negotiate_version()
+            .await
+            .expect("the tests need a reachable Docker engine");
+        docker
+            .ping()
+            .await
+            .expect("the tests need a reachable Docker engine");
+        docker
+    }
+
+    /// Builds the bundled base image from the real recipes when a fresh machine lacks it.
+    async fn ensure_base(docker: &Docker) {
+        ensure_bundled(docker, BASE).await;
+    }
+
+    /// Builds a bundled image (and what it is built from) from the real recipes when a fresh
+    /// machine lacks it, one build at a time for all tests of this binary.
+    pub(crate) async fn ensure_bundled(docker: &Docker, tag: &str) {
+        static BUILDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = BUILDING.lock().await;
+        if is_present(docker, tag).await.unwrap() {
+            return;
         }
+        let recipes = Recipes::load(&real_recipes_path()).unwrap();
+        ensure(docker, &recipes, &[tag.to_string()], false, &|line| {
+            eprintln!("{line}")
+        })
+        .await
+        .expect("the bundled image builds");
     }
 
     fn unique_tag(name: &str) -> String {
@@ -1114,7 +1131,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tag_without_recipe_is_named_with_the_file() {
-        let Some(docker) = engine().await else { return };
+        let docker = engine().await;
         let recipes = Recipes::load(&real_recipes_path()).unwrap();
         let wanted = vec!["firedrill-test/never-built:0".to_string()];
         let err = ensure(&docker, &recipes, &wanted, false, &quiet)
@@ -1132,7 +1149,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_base_without_recipe_and_a_cycle_stop_before_building() {
-        let Some(docker) = engine().await else { return };
+        let docker = engine().await;
         let dir = tempfile::tempdir().unwrap();
         let tag = unique_tag("orphan");
         let recipes = recipes_with(
@@ -1172,11 +1189,8 @@ mod tests {
 
     #[tokio::test]
     async fn builds_a_prepared_context_once_and_then_skips_it() {
-        let Some(docker) = engine().await else { return };
-        if !is_present(&docker, BASE).await.unwrap() {
-            eprintln!("skipped: {BASE} is not on this engine");
-            return;
-        }
+        let docker = engine().await;
+        ensure_base(&docker).await;
         let dir = tempfile::tempdir().unwrap();
         let tag = unique_tag("prepared");
         // The RUN fails the build unless prepare's file reached the image.
@@ -1236,11 +1250,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_run_reports_the_command_output() {
-        let Some(docker) = engine().await else { return };
-        if !is_present(&docker, BASE).await.unwrap() {
-            eprintln!("skipped: {BASE} is not on this engine");
-            return;
-        }
+        let docker = engine().await;
+        ensure_base(&docker).await;
         let dir = tempfile::tempdir().unwrap();
         let tag = unique_tag("failing");
         let dockerfile = format!("FROM {BASE}\nRUN echo marker-before-failure && exit 3\n");
@@ -1264,7 +1275,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_prepare_reports_its_exit_and_stderr() {
-        let Some(docker) = engine().await else { return };
+        let docker = engine().await;
         let dir = tempfile::tempdir().unwrap();
         let tag = unique_tag("unprepared");
         let recipes = recipes_with(

@@ -5,6 +5,7 @@
 //! [`history`] and step records are judged ([`slo`], [`check`], [`verdict`]) into a
 //! [`summary`], which the reporters ([`report`], [`console`]) render.
 
+pub mod canary;
 pub mod check;
 pub mod cli;
 pub mod cluster;

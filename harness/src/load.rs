@@ -795,6 +795,13 @@ mod tests {
     }
 
     async fn start_etcd() -> (ContainerAsync<GenericImage>, String) {
+        // testcontainers would try to pull a missing image; a fresh machine builds it instead.
+        let docker = bollard::Docker::connect_with_local_defaults()
+            .expect("the tests need a Docker engine")
+            .negotiate_version()
+            .await
+            .expect("the tests need a reachable Docker engine");
+        crate::images::tests::ensure_bundled(&docker, "firedrill/etcd:3.4.23").await;
         let container = GenericImage::new("firedrill/etcd", "3.4.23")
             .with_exposed_port(2379.tcp())
             .with_wait_for(WaitFor::message_on_stderr("ready to serve client requests"))

@@ -120,7 +120,10 @@ impl LoadProfile {
             errors.push("port: must be a port number from 1 to 65535, got 0".to_string());
         }
         if self.clients < 1 {
-            errors.push("clients: must be at least 1, got 0".to_string());
+            errors.push(
+                "clients: must be at least 1, got 0: set it to the number of concurrent clients"
+                    .to_string(),
+            );
         }
         if !(self.rate.is_finite() && self.rate > 0.0) {
             errors.push(format!(
@@ -130,12 +133,15 @@ impl LoadProfile {
         }
         if !(0.0..=1.0).contains(&self.read_ratio) {
             errors.push(format!(
-                "read_ratio: must be between 0 and 1, got {}",
+                "read_ratio: must be between 0 and 1 (0.5 means half the operations are reads), got {}",
                 self.read_ratio
             ));
         }
         if self.keys.count < 1 {
-            errors.push("keys.count: must be at least 1, got 0".to_string());
+            errors.push(
+                "keys.count: must be at least 1, got 0: set how many keys the load spreads over"
+                    .to_string(),
+            );
         }
         if self.timeout.is_zero() {
             errors.push("timeout: must be above 0, e.g. 2s".to_string());
@@ -148,6 +154,9 @@ impl LoadProfile {
             }
         }
 
+        // A template that does not parse says so once; checking what it uses would only
+        // add false complaints about the same typo.
+        let parse_errors_before = errors.len();
         let write = CompiledRequest::compile(
             "write",
             self.write.method,
@@ -164,13 +173,14 @@ impl LoadProfile {
             &self.read.headers,
             &mut errors,
         );
-        if !write.uses(Field::Key) {
+        let templates_parsed = errors.len() == parse_errors_before;
+        if templates_parsed && !write.uses(Field::Key) {
             errors.push("write: no template uses {{key}}, so every write would hit the same key: put {{key}} or {{key|base64}} in write.path or write.body".to_string());
         }
-        if !write.uses(Field::Value) {
+        if templates_parsed && !write.uses(Field::Value) {
             errors.push("write: no template uses {{value}}, so writes would carry no value: put {{value}} or {{value|base64}} in write.path or write.body".to_string());
         }
-        if !read.uses(Field::Key) {
+        if templates_parsed && !read.uses(Field::Key) {
             errors.push("read: no template uses {{key}}, so every read would hit the same key: put {{key}} or {{key|base64}} in read.path or read.body".to_string());
         }
         if read.uses(Field::Value) {
@@ -519,7 +529,7 @@ mod tests {
         assert_eq!(
             profile.validate(),
             Err(vec![
-                "read_ratio: must be between 0 and 1, got 1.5".to_string()
+                "read_ratio: must be between 0 and 1 (0.5 means half the operations are reads), got 1.5".to_string()
             ])
         );
         profile.read_ratio = -0.1;

@@ -9,11 +9,15 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::canary::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::compose::{Compose, MountSource};
 use crate::history::Phase;
 use crate::loadprofile::LoadProfile;
-use crate::scenario::{CaptureSpec, ExpectSpec, ScenarioFile, StepSpec};
+use crate::scenario::{
+    CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec,
+};
 use crate::slo::SloSpec;
+use crate::summary::RolloutOutcome;
 use crate::yaml::{self, Diagnostic};
 
 const DEFAULT_STEADY: Duration = Duration::from_secs(5);
@@ -23,6 +27,16 @@ const DEFAULT_HEALTH: Duration = Duration::from_secs(60);
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_CONVERGE: Duration = Duration::from_secs(30);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_WINDOW: Duration = Duration::from_secs(3);
+const DEFAULT_EVALUATIONS: u32 = 3;
+const DEFAULT_MIN_SAMPLES: u64 = 10;
+const DEFAULT_MAX_EXTENSIONS: u32 = 5;
+const DEFAULT_FAILURE_LIMIT: u32 = 3;
+const DEFAULT_CONSECUTIVE_FAILURE_LIMIT: u32 = 2;
+const DEFAULT_KILL_SWITCH_WITHIN: Duration = Duration::from_secs(60);
+/// Variables a rollout's traffic command gets at each stage.
+pub const STAGE_VARS: [&str; 3] = ["canary_weight", "baseline_weight", "canary_percent"];
 
 /// Variables the harness itself provides at run time.
 pub const BUILTIN_VARS: [&str; 2] = ["run_id", "seed"];
@@ -43,6 +57,22 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     pub checks: ChecksPlan,
     pub fault_image: Option<String>,
+    /// Set when steps mark a backup and a disaster: the data check runs in backup mode.
+    pub backup: Option<BackupPlan>,
+}
+
+/// Gates on a restore from a backup.
+#[derive(Debug, Clone, Default)]
+pub struct BackupPlan {
+    pub rto: Option<Duration>,
+    pub rpo: Option<Duration>,
+}
+
+/// A mark's span begins or ends at a step: `step` names the step (or loop) marked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkEdge {
+    pub mark: Mark,
+    pub step: String,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +106,34 @@ pub struct PlannedStep {
     pub wait: Option<Wait>,
     pub timeout: Duration,
     pub recovers: Option<Recovers>,
+    /// Marks whose span begins when this step starts, and ends when it ends.
+    pub begins: Vec<MarkEdge>,
+    pub ends: Vec<MarkEdge>,
+}
+
+/// A canary rollout, planned.
+#[derive(Debug, Clone)]
+pub struct RolloutPlan {
+    pub canary: String,
+    pub baseline: Vec<String>,
+    /// Percent of the traffic for the canary, stage by stage.
+    pub stages: Vec<f64>,
+    pub weight_total: u32,
+    /// Node and command that set the weights; the command holds [`STAGE_VARS`].
+    pub traffic_node: Text,
+    pub traffic_command: Text,
+    pub interval: Duration,
+    pub window: Duration,
+    pub evaluations: u32,
+    pub min_samples: u64,
+    pub no_data: NoDataPolicy,
+    pub max_extensions: u32,
+    pub limits: FailureLimits,
+    pub gates: Vec<Gate>,
+    pub kill_switch: PlannedStep,
+    pub kill_switch_within: Duration,
+    pub rollback: Vec<PlannedStep>,
+    pub expect: RolloutOutcome,
 }
 
 /// The node that should serve again after the step, and how soon.
@@ -138,6 +196,7 @@ pub enum Action {
         connected: bool,
     },
     Sleep(Duration),
+    Rollout(Box<RolloutPlan>),
 }
 
 #[derive(Debug, Clone)]
@@ -162,7 +221,7 @@ impl Action {
             | Action::Network { node, .. } => Some(node),
             Action::Partition(PartitionPlan::Isolate(node)) => Some(node),
             Action::Heal(node) => node.as_ref(),
-            Action::Partition(_) | Action::Sleep(_) => None,
+            Action::Partition(_) | Action::Sleep(_) | Action::Rollout(_) => None,
         }
     }
 
@@ -318,10 +377,12 @@ impl Plan {
             know_nodes: compose.is_ok(),
             captured: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
+            rollouts: 0,
         };
         let mut steps = Vec::new();
-        planner.plan_steps(&file.steps, "", &file.vars, &mut steps);
+        planner.plan_steps(&file.steps, "", 1, &file.vars, &mut steps);
         problems.append(&mut planner.problems);
+        let backup = check_marks(path, &steps, file.backup.as_ref(), &mut problems);
         if file.cluster.fault_image.is_none() && steps.iter().any(|s| s.action.is_fault()) {
             problems.push(Diagnostic::whole_file(
                 path,
@@ -434,6 +495,7 @@ impl Plan {
                 converge,
             },
             fault_image: file.cluster.fault_image,
+            backup,
         })
     }
 }
@@ -442,7 +504,7 @@ impl Plan {
     /// Every image the run needs: the topology's and those that steps switch nodes to.
     pub fn images(&self) -> Vec<String> {
         let mut images = self.compose.images();
-        for s in &self.steps {
+        for s in all_steps(&self.steps) {
             match &s.action {
                 Action::Replace {
                     image: Some(image), ..
@@ -468,19 +530,22 @@ struct Planner<'a> {
     /// Names that will have a value at run time: built-ins and earlier captures.
     captured: BTreeSet<String>,
     problems: Vec<Diagnostic>,
+    rollouts: usize,
 }
 
 impl Planner<'_> {
+    /// Plans `specs` into `out`, numbering them from `first` after `prefix`.
     fn plan_steps(
         &mut self,
         specs: &[StepSpec],
         prefix: &str,
+        first: usize,
         vars: &BTreeMap<String, String>,
         out: &mut Vec<PlannedStep>,
     ) {
         let mut seen = BTreeSet::new();
         for (i, spec) in specs.iter().enumerate() {
-            let id = format!("{prefix}{}", i + 1);
+            let id = format!("{prefix}{}", i + first);
             if !seen.insert(spec.name.value.clone()) {
                 self.problem(
                     spec,
@@ -509,10 +574,22 @@ impl Planner<'_> {
                         "`expect`, `wait` and `capture` go on the steps inside `for_each`".into(),
                     );
                 }
+                let before = out.len();
                 for (j, item) in each.items.iter().enumerate() {
                     let mut inner = vars.clone();
                     inner.insert(each.var.clone(), item.clone());
-                    self.plan_steps(&each.steps, &format!("{id}.{}.", j + 1), &inner, out);
+                    self.plan_steps(&each.steps, &format!("{id}.{}.", j + 1), 1, &inner, out);
+                }
+                // A marked loop spans from its first step's start to its last step's end.
+                if let (Some(mark), true) = (spec.marks, out.len() > before) {
+                    let edge = MarkEdge {
+                        mark,
+                        step: format!("{id} {}", spec.name.value),
+                    };
+                    out[before].begins.push(edge.clone());
+                    if let Some(last) = out.last_mut() {
+                        last.ends.push(edge);
+                    }
                 }
                 continue;
             }
@@ -541,26 +618,14 @@ impl Planner<'_> {
             self.problem(
                 spec,
                 format!(
-                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, for_each",
+                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, for_each, rollout",
                     spec.name.value
                 ),
             );
             return None;
         }
         let name = self.text(spec, &spec.name.value, vars);
-        let node = |this: &mut Self, raw: &str| {
-            let node = this.text(spec, raw, vars);
-            if this.know_nodes && !node.contains("${") && !this.nodes.contains(&node) {
-                this.problem(
-                    spec,
-                    format!(
-                        "node `{node}` is not a service of the compose file (known: {})",
-                        this.nodes.join(", ")
-                    ),
-                );
-            }
-            node
-        };
+        let node = |this: &mut Self, raw: &str| this.node(spec, raw, vars);
         let action = if let Some(e) = &spec.exec {
             Action::Exec {
                 node: node(self, &e.node),
@@ -605,8 +670,9 @@ impl Planner<'_> {
             }
         } else if let Some(d) = &spec.destroy {
             let n = node(self, &d.node);
+            let volumes: Vec<Text> = d.volumes.iter().map(|v| self.text(spec, v, vars)).collect();
             if let Some(service) = self.compose.and_then(|c| c.service(&n)) {
-                for v in &d.volumes {
+                for v in volumes.iter().filter(|v| !v.contains("${")) {
                     let mounted = service
                         .mounts
                         .iter()
@@ -616,10 +682,7 @@ impl Planner<'_> {
                     }
                 }
             }
-            Action::Destroy {
-                node: n,
-                volumes: d.volumes.clone(),
-            }
+            Action::Destroy { node: n, volumes }
         } else if let Some(p) = &spec.partition {
             let plan = match (&p.isolate, &p.groups, &p.from, &p.to) {
                 (Some(n), None, None, None) => PartitionPlan::Isolate(node(self, n)),
@@ -697,6 +760,8 @@ impl Planner<'_> {
             }
         } else if let Some(d) = spec.sleep {
             Action::Sleep(d)
+        } else if let Some(r) = &spec.rollout {
+            Action::Rollout(Box::new(self.rollout(spec, &id, r, vars)?))
         } else {
             let (op, raw) = [
                 (ContainerOp::Stop, &spec.stop),
@@ -740,7 +805,13 @@ impl Planner<'_> {
             .iter()
             .filter_map(|(name, c)| self.capture(spec, name, c))
             .collect();
+        let marked = spec.marks.map(|mark| MarkEdge {
+            mark,
+            step: format!("{id} {name}"),
+        });
         Some(PlannedStep {
+            begins: marked.iter().cloned().collect(),
+            ends: marked.into_iter().collect(),
             id,
             name,
             prose: self.text(spec, &spec.prose, vars),
@@ -753,6 +824,240 @@ impl Planner<'_> {
             }),
             timeout: spec.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT),
             recovers,
+        })
+    }
+
+    /// A node reference, checked against the compose file when it is known now.
+    fn node(&mut self, spec: &StepSpec, raw: &str, vars: &BTreeMap<String, String>) -> Text {
+        let node = self.text(spec, raw, vars);
+        if self.know_nodes && !node.contains("${") && !self.nodes.contains(&node) {
+            self.problem(
+                spec,
+                format!(
+                    "node `{node}` is not a service of the compose file (known: {})",
+                    self.nodes.join(", ")
+                ),
+            );
+        }
+        node
+    }
+
+    fn rollout(
+        &mut self,
+        spec: &StepSpec,
+        id: &str,
+        r: &RolloutSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<RolloutPlan> {
+        self.rollouts += 1;
+        if self.rollouts == 2 {
+            self.problem(
+                spec,
+                "only one `rollout` per scenario (a rollout inside `for_each` runs once per item)"
+                    .into(),
+            );
+        }
+        if spec.marks.is_some() {
+            self.problem(spec, "a `rollout` step cannot carry `marks`".into());
+        }
+        if r.stages.is_empty() {
+            self.problem(spec, "rollout.stages is empty: list the canary's share at each stage, e.g. [1, 5, 10, 50, 100]".into());
+        }
+        for (i, p) in r.stages.iter().enumerate() {
+            if !(*p > 0.0 && *p <= 100.0) {
+                self.problem(spec, format!("rollout.stages: {p} is not a share of traffic in percent (above 0, at most 100)"));
+            }
+            if i > 0 && *p <= r.stages[i - 1] {
+                self.problem(
+                    spec,
+                    format!(
+                        "rollout.stages must grow: {p} comes after {}",
+                        r.stages[i - 1]
+                    ),
+                );
+            }
+        }
+        if r.baseline.is_empty() {
+            self.problem(
+                spec,
+                "rollout.baseline is empty: name the backends the canary is compared with".into(),
+            );
+        }
+        if r.baseline.contains(&r.canary) {
+            self.problem(
+                spec,
+                format!(
+                    "rollout: `{}` is both the canary and a baseline backend",
+                    r.canary
+                ),
+            );
+        }
+        let weight_total = r.weight_total.unwrap_or(100 * r.baseline.len() as u32);
+        if weight_total == 0 {
+            self.problem(spec, "rollout.weight_total must be at least 1".into());
+        }
+        let a = &r.analysis;
+        let interval = a.interval.unwrap_or(DEFAULT_INTERVAL);
+        let window = a.window.unwrap_or(DEFAULT_WINDOW);
+        if interval.is_zero() || window.is_zero() {
+            self.problem(
+                spec,
+                "rollout.analysis: `interval` and `window` must be above 0".into(),
+            );
+        }
+        let evaluations = a.evaluations.unwrap_or(DEFAULT_EVALUATIONS);
+        let limits = FailureLimits {
+            cumulative: a.failure_limit.unwrap_or(DEFAULT_FAILURE_LIMIT),
+            consecutive: a
+                .consecutive_failure_limit
+                .unwrap_or(DEFAULT_CONSECUTIVE_FAILURE_LIMIT),
+        };
+        if evaluations == 0 || limits.cumulative == 0 || limits.consecutive == 0 {
+            self.problem(spec, "rollout.analysis: `evaluations`, `failure_limit` and `consecutive_failure_limit` must be at least 1".into());
+        }
+        if r.gates.is_empty() {
+            self.problem(
+                spec,
+                "rollout.gates is empty: a rollout without gates promotes anything".into(),
+            );
+        }
+        let gates: Vec<Gate> = r
+            .gates
+            .iter()
+            .filter_map(|g| self.gate(spec, g, vars))
+            .collect();
+        let traffic_node = self.node(spec, &r.traffic.node, vars);
+        // The stage variables exist only while the traffic command runs.
+        let fresh: Vec<&str> = STAGE_VARS
+            .into_iter()
+            .filter(|v| self.captured.insert(v.to_string()))
+            .collect();
+        let traffic_command = self.text(spec, &r.traffic.command, vars);
+        for v in fresh {
+            self.captured.remove(v);
+        }
+        let ks = &r.rollback.kill_switch;
+        if ks.for_each.is_some() || ks.rollout.is_some() {
+            self.problem(
+                ks,
+                "the kill switch is one action: not a `for_each` or a `rollout`".into(),
+            );
+            return None;
+        }
+        let kill_switch = self.plan_step(ks, format!("{id}.1"), vars)?;
+        let mut rollback = Vec::new();
+        self.plan_steps(&r.rollback.steps, &format!("{id}."), 2, vars, &mut rollback);
+        let nested = std::iter::once(&kill_switch).chain(&rollback);
+        if nested
+            .clone()
+            .any(|s| !s.begins.is_empty() || !s.ends.is_empty())
+        {
+            self.problem(spec, "`marks` cannot be used inside a rollback".into());
+        }
+        Some(RolloutPlan {
+            canary: r.canary.clone(),
+            baseline: r.baseline.clone(),
+            stages: r.stages.clone(),
+            weight_total,
+            traffic_node,
+            traffic_command,
+            interval,
+            window,
+            evaluations,
+            min_samples: a.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES),
+            no_data: a.no_data.unwrap_or(NoDataPolicy::Fail),
+            max_extensions: a.max_extensions.unwrap_or(DEFAULT_MAX_EXTENSIONS),
+            limits,
+            gates,
+            kill_switch,
+            kill_switch_within: r.rollback.within.unwrap_or(DEFAULT_KILL_SWITCH_WITHIN),
+            rollback,
+            expect: r.expect,
+        })
+    }
+
+    fn gate(
+        &mut self,
+        spec: &StepSpec,
+        g: &GateSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<Gate> {
+        let kind = match (&g.error_rate, &g.latency, &g.metric) {
+            (Some(e), None, None) => {
+                if e.max.is_none() && e.max_over_baseline.is_none() {
+                    self.problem(
+                        spec,
+                        format!(
+                            "gate `{}`: give `max`, `max_over_baseline`, or both",
+                            g.name
+                        ),
+                    );
+                }
+                for v in [e.max, e.max_over_baseline].into_iter().flatten() {
+                    if !(0.0..=1.0).contains(&v) {
+                        self.problem(spec, format!("gate `{}`: error rates are ratios from 0 to 1 (0.01 means 1 %), got {v}", g.name));
+                    }
+                }
+                GateKind::ErrorRate {
+                    max: e.max,
+                    max_over_baseline: e.max_over_baseline,
+                }
+            }
+            (None, Some(l), None) => {
+                let quantile = l.quantile.unwrap_or(0.95);
+                if !(quantile > 0.0 && quantile <= 1.0) {
+                    self.problem(spec, format!("gate `{}`: latency.quantile is from 0 to 1 (0.95 for p95), got {quantile}", g.name));
+                }
+                if l.max.is_none() && l.max_ratio.is_none() {
+                    self.problem(
+                        spec,
+                        format!(
+                            "gate `{}`: give latency `max`, `max_ratio`, or both",
+                            g.name
+                        ),
+                    );
+                }
+                GateKind::Latency {
+                    quantile,
+                    max: l.max.map(|d| d.as_micros() as u64),
+                    max_ratio: l.max_ratio,
+                    floor: l.floor.unwrap_or_default().as_micros() as u64,
+                }
+            }
+            (None, None, Some(m)) => {
+                if m.max.is_none() && m.max_increase.is_none() {
+                    self.problem(
+                        spec,
+                        format!(
+                            "gate `{}`: give metric `max`, `max_increase`, or both",
+                            g.name
+                        ),
+                    );
+                }
+                GateKind::Metric(MetricGate {
+                    node: self.node(spec, &m.node, vars),
+                    port: m.port,
+                    path: m.path.clone().unwrap_or_else(|| "/metrics".into()),
+                    metric: m.name.clone(),
+                    labels: m.labels.clone(),
+                    max_increase: m.max_increase,
+                    max: m.max,
+                })
+            }
+            _ => {
+                self.problem(
+                    spec,
+                    format!(
+                        "gate `{}`: give exactly one of `error_rate`, `latency`, `metric`",
+                        g.name
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(Gate {
+            name: g.name.clone(),
+            kind,
         })
     }
 
@@ -872,6 +1177,84 @@ impl Planner<'_> {
     }
 }
 
+/// Every planned step, with the kill switch and rollback steps of a rollout.
+pub fn all_steps(steps: &[PlannedStep]) -> Vec<&PlannedStep> {
+    let mut all = Vec::new();
+    for s in steps {
+        all.push(s);
+        if let Action::Rollout(r) = &s.action {
+            all.push(&r.kill_switch);
+            all.extend(all_steps(&r.rollback));
+        }
+    }
+    all
+}
+
+/// Backup mode needs exactly one span marked `backup` and one marked `disaster` after it; a
+/// `backup:` block without them has nothing to judge.
+fn check_marks(
+    path: &Path,
+    steps: &[PlannedStep],
+    spec: Option<&crate::scenario::BackupSpec>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<BackupPlan> {
+    let edges = |mark: Mark| -> (Vec<usize>, Vec<String>) {
+        let at: Vec<usize> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.begins.iter().any(|e| e.mark == mark))
+            .map(|(i, _)| i)
+            .collect();
+        let names = steps
+            .iter()
+            .flat_map(|s| &s.begins)
+            .filter(|e| e.mark == mark)
+            .map(|e| e.step.clone())
+            .collect();
+        (at, names)
+    };
+    let (backups, backup_names) = edges(Mark::Backup);
+    let (disasters, disaster_names) = edges(Mark::Disaster);
+    if backups.is_empty() && disasters.is_empty() {
+        if spec.is_some() {
+            problems.push(Diagnostic::whole_file(
+                path,
+                "`backup:` needs the steps to mark the backup and the disaster: add `marks: backup` to the step that takes the backup and `marks: disaster` to the one that loses the cluster",
+            ));
+        }
+        return None;
+    }
+    let mut ok = true;
+    for (names, mark) in [(&backup_names, "backup"), (&disaster_names, "disaster")] {
+        if names.len() != 1 {
+            ok = false;
+            problems.push(Diagnostic::whole_file(
+                path,
+                if names.is_empty() {
+                    format!("a backup and restore needs one step marked `{mark}` (mark a whole loop by putting `marks` on its `for_each` step)")
+                } else {
+                    format!(
+                        "`marks: {mark}` is on {} steps ({}): mark one step, or a whole loop by putting `marks` on its `for_each` step",
+                        names.len(),
+                        names.join(", ")
+                    )
+                },
+            ));
+        }
+    }
+    if ok && disasters[0] <= backups[0] {
+        ok = false;
+        problems.push(Diagnostic::whole_file(
+            path,
+            "the step marked `disaster` must come after the one marked `backup`",
+        ));
+    }
+    ok.then(|| BackupPlan {
+        rto: spec.and_then(|b| b.rto),
+        rpo: spec.and_then(|b| b.rpo),
+    })
+}
+
 fn count_actions(s: &StepSpec) -> usize {
     [
         s.exec.is_some(),
@@ -893,6 +1276,7 @@ fn count_actions(s: &StepSpec) -> usize {
         s.connect.is_some(),
         s.sleep.is_some(),
         s.for_each.is_some(),
+        s.rollout.is_some(),
     ]
     .into_iter()
     .filter(|x| *x)

@@ -432,6 +432,8 @@ pub(crate) mod fixtures {
                 lost: 0,
                 unexpected: 0,
                 recovered: 2,
+                after_recovery_point: 0,
+                indeterminate: 0,
                 lost_examples: vec![],
                 unexpected_examples: vec![],
                 pass: true,
@@ -468,7 +470,134 @@ pub(crate) mod fixtures {
                     image_at_end: "firedrill/kv:1.5.1".to_string(),
                 })
                 .collect(),
+            backup: None,
+            rollout: None,
         }
+    }
+
+    fn evaluation(
+        at_s: f64,
+        gate: &str,
+        metric: &str,
+        (canary, baseline, limit): (f64, Option<f64>, f64),
+        unit: &str,
+        outcome: GateOutcome,
+    ) -> GateEvaluation {
+        GateEvaluation {
+            at: (at_s * 1e6) as u64,
+            window_start: ((at_s - 3.0) * 1e6) as u64,
+            gate: gate.to_string(),
+            metric: metric.to_string(),
+            canary: Some(canary),
+            baseline,
+            limit: Some(limit),
+            unit: unit.to_string(),
+            samples: 12,
+            baseline_samples: 880,
+            outcome,
+            detail: format!("{metric} {canary}"),
+        }
+    }
+
+    /// A restore from a backup, then a canary rolled back at its second stage.
+    pub fn procedures() -> Summary {
+        let mut s = passing();
+        s.scenario = "canary-and-restore".to_string();
+        s.data.after_recovery_point = 212;
+        s.data.indeterminate = 3;
+        s.backup = Some(BackupResult {
+            backup_step: "2 Snapshot the keyspace".to_string(),
+            backup_start: 10_100_000,
+            backup_end: 10_350_000,
+            disaster_step: "5 Lose the whole cluster".to_string(),
+            disaster_start: 12_500_000,
+            disaster_end: 12_900_000,
+            last_ack_before_disaster: Some(12_480_000),
+            rpo_ms: Some(2_380.0),
+            writes_after_backup: 215,
+            first_ok_after: Some(16_200_000),
+            restore_ms: Some(3_300.0),
+            rto_ms: Some(3_700.0),
+            rto_limit_ms: Some(60_000.0),
+            rpo_limit_ms: None,
+            pass: true,
+        });
+        let stage =
+            |index: usize, percent: f64, weights: (u32, u32), from: f64, to: f64| StageResult {
+                index,
+                percent,
+                canary_weight: weights.0,
+                baseline_weight: weights.1,
+                share: percent / 100.0,
+                start: (from * 1e6) as u64,
+                end: (to * 1e6) as u64,
+                observed_share: Some(percent / 100.0 + 0.001),
+                evaluations: Vec::new(),
+                decision: format!("promoted to stage {} (5 %)", index + 1),
+            };
+        let mut first = stage(1, 1.0, (2, 99), 20.0, 25.0);
+        first.evaluations = vec![
+            evaluation(
+                24.0,
+                "canary error rate",
+                "error_rate",
+                (0.0, Some(0.0), 0.01),
+                "ratio",
+                GateOutcome::Pass,
+            ),
+            evaluation(
+                24.0,
+                "canary p95",
+                "p95",
+                (12.5, Some(10.1), 50.0),
+                "ms",
+                GateOutcome::Pass,
+            ),
+        ];
+        let mut second = stage(2, 5.0, (10, 95), 25.0, 27.0);
+        second.evaluations = vec![
+            evaluation(
+                26.0,
+                "canary error rate",
+                "error_rate",
+                (0.19, Some(0.0), 0.01),
+                "ratio",
+                GateOutcome::Fail,
+            ),
+            evaluation(
+                27.0,
+                "canary error rate",
+                "error_rate",
+                (0.21, Some(0.0), 0.01),
+                "ratio",
+                GateOutcome::Fail,
+            ),
+        ];
+        second.decision = "rolled back: stage 2 (5 %): gate `canary error rate` (error_rate): canary 21.00 %; 2 failed evaluations in a row reached the limit".to_string();
+        s.rollout = Some(RolloutResult {
+            step: "7".to_string(),
+            canary: "kv3".to_string(),
+            baseline: vec!["kv1".to_string(), "kv2".to_string()],
+            expected: RolloutOutcome::RolledBack,
+            outcome: Some(RolloutOutcome::RolledBack),
+            failure: Some(
+                second
+                    .decision
+                    .trim_start_matches("rolled back: ")
+                    .to_string(),
+            ),
+            stages: vec![first, second],
+            kill_switch: Some(KillSwitchResult {
+                step: "7.1".to_string(),
+                at: 27_100_000,
+                last_canary_request: Some(27_104_000),
+                time_to_effect_ms: Some(4.0),
+                limit_ms: 60_000.0,
+                canary_requests_in_recovery: 0,
+                pass: true,
+            }),
+        });
+        s
     }
 
     /// The same drill gone wrong: step 3 fails, step 4 is skipped, the procedure breaches its

@@ -5,26 +5,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::check;
+use crate::check::{self, BackupWindow};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
-use crate::history::{Micros, Op, Outcome, Phase, PhaseWindow};
+use crate::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow};
 use crate::load::{self, LoadRun, Target};
-use crate::plan::{Converge, Plan};
+use crate::plan::{BackupPlan, Converge, Plan};
 use crate::report;
+use crate::scenario::Mark;
 use crate::slo;
-use crate::step::{self, StepContext};
+use crate::step::{self, LiveHistory, MarkTime, StepContext};
 use crate::summary::{
-    CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, RecoveryResult, StepRecord,
-    StepStatus, Summary, SCHEMA,
+    BackupResult, CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, RecoveryResult,
+    RolloutResult, StepRecord, StepStatus, Summary, SCHEMA,
 };
 use crate::verdict;
 
@@ -257,10 +258,9 @@ impl Drive<'_> {
                 took: t.elapsed(),
             },
         );
-        let images_at_start: BTreeMap<String, String> = plan
-            .compose
-            .service_names()
-            .filter_map(|n| Some((n.to_string(), self.cluster.image(n)?)))
+        let images_at_start: BTreeMap<String, String> = starting
+            .iter()
+            .filter_map(|n| Some((n.clone(), self.cluster.image(n)?)))
             .collect();
 
         let targets: Vec<Target> = plan
@@ -274,12 +274,10 @@ impl Drive<'_> {
                 })
             })
             .collect();
-        let (history, recorder) =
-            Recorder::start(self.out_dir.join("history.jsonl")).map_err(|source| {
-                RunError::Artifacts {
-                    path: self.out_dir.join("history.jsonl"),
-                    source,
-                }
+        let (history, recorder, live) = Recorder::start(self.out_dir.join("history.jsonl"))
+            .map_err(|source| RunError::Artifacts {
+                path: self.out_dir.join("history.jsonl"),
+                source,
             })?;
         let profile = Arc::new(plan.profile.clone());
         let load = LoadRun::start(
@@ -311,6 +309,11 @@ impl Drive<'_> {
             ]),
             epoch: self.epoch,
             transcripts: &self.out_dir.join("steps"),
+            history: live,
+            events: self.events.clone(),
+            marks: Vec::new(),
+            nested: Vec::new(),
+            rollout: None,
         };
         let mut failed = false;
         for s in &plan.steps {
@@ -335,6 +338,7 @@ impl Drive<'_> {
             failed = r.status == StepStatus::Failed;
             emit(self.events, RunEvent::StepFinished(Box::new(r.clone())));
             records.push(r);
+            records.append(&mut ctx.nested);
         }
 
         let recovery_start = self.now();
@@ -361,8 +365,23 @@ impl Drive<'_> {
         }
 
         let mut checks = Vec::new();
+        let window = match &plan.backup {
+            Some(_) => {
+                let w = backup_window(&ctx.marks);
+                if w.is_none() {
+                    checks.push(CheckResult {
+                        name: "backup and disaster marked".into(),
+                        pass: false,
+                        detail: "the steps marked `backup` and `disaster` did not both run to their end, so the data cannot be judged against a recovery point".into(),
+                    });
+                }
+                w
+            }
+            None => None,
+        };
         let data = if plan.checks.data {
-            self.read_back(&targets, &ops, &mut checks).await
+            self.read_back(&targets, &ops, window.as_ref(), &mut checks)
+                .await
         } else {
             DataResult {
                 pass: true,
@@ -411,8 +430,32 @@ impl Drive<'_> {
                 ),
             });
         }
+        let backup = plan
+            .backup
+            .as_ref()
+            .zip(window.as_ref())
+            .map(|(b, w)| backup_result(b, w, &ctx.marks, &ops));
+        if let Some(b) = &backup {
+            checks.extend(backup_checks(b));
+        }
+        let rollout = ctx.rollout.take().map(|mut r| {
+            kill_switch_effect(&mut r, &ops, recovery_start, recovery_end, &mut checks);
+            r
+        });
         let reads = if plan.checks.reads {
-            check::read_check(&ops)
+            match &window {
+                // After the disaster the keys hold what the backup held: reads are judged
+                // up to the disaster, the restored data by the backup-mode data check.
+                Some(w) => {
+                    let before: Vec<Op> = ops
+                        .iter()
+                        .filter(|o| o.kind == OpKind::Write || o.t_return < w.disaster_start)
+                        .cloned()
+                        .collect();
+                    check::read_check(&before)
+                }
+                None => check::read_check(&ops),
+            }
         } else {
             ReadResult {
                 pass: true,
@@ -441,12 +484,16 @@ impl Drive<'_> {
             .map(|w| slo::evaluate_phase(&ops, *w, &plan.slos[&w.phase]))
             .collect();
         let (verdict, reasons) = verdict::judge(&records, &phases, &data, &reads, &checks);
-        let nodes = images_at_start
+        // Nodes the run had: those started with the cluster and any a step created (a spare
+        // that joined); a spare never started is not part of the story.
+        let mut had: BTreeSet<String> = images_at_start.keys().cloned().collect();
+        had.extend(self.cluster.created_nodes());
+        let nodes = had
             .into_iter()
-            .map(|(name, start)| NodeRecord {
+            .map(|name| NodeRecord {
+                image_at_start: images_at_start.get(&name).cloned().unwrap_or_default(),
                 image_at_end: self.cluster.image(&name).unwrap_or_default(),
                 name,
-                image_at_start: start,
             })
             .collect();
         let summary = Summary {
@@ -472,6 +519,8 @@ impl Drive<'_> {
                 goose_requests,
             ),
             nodes,
+            backup,
+            rollout,
         };
         Ok((summary, ops))
     }
@@ -481,6 +530,7 @@ impl Drive<'_> {
         &self,
         targets: &[Target],
         ops: &[Op],
+        backup: Option<&BackupWindow>,
         checks: &mut Vec<CheckResult>,
     ) -> DataResult {
         let plan = self.plan;
@@ -507,7 +557,10 @@ impl Drive<'_> {
         // The read-back gets its own time, whatever the health gate took.
         let deadline = Instant::now() + plan.checks.health_timeout;
         match load::read_back(&plan.profile, targets, &keys, deadline).await {
-            Ok(values) => check::data_check(ops, &values),
+            Ok(values) => match backup {
+                Some(w) => check::backup_data_check(ops, &values, w),
+                None => check::data_check(ops, &values),
+            },
             Err(e) => {
                 checks.push(CheckResult {
                     name: "read back every key".into(),
@@ -598,23 +651,25 @@ fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
     }
 }
 
-/// Streams operations into `history.jsonl` as they return and keeps them for the checks.
+/// Streams operations into `history.jsonl` as they return and keeps them, readable by the
+/// steps while the load goes on, for the checks.
 struct Recorder {
-    task: tokio::task::JoinHandle<std::io::Result<Vec<Op>>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    live: LiveHistory,
     ops: Arc<AtomicU64>,
     errors: Arc<AtomicU64>,
 }
 
 impl Recorder {
-    fn start(path: PathBuf) -> std::io::Result<(mpsc::UnboundedSender<Op>, Recorder)> {
+    fn start(path: PathBuf) -> std::io::Result<(mpsc::UnboundedSender<Op>, Recorder, LiveHistory)> {
         let file = std::fs::File::create(&path)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
         let ops = Arc::new(AtomicU64::new(0));
         let errors = Arc::new(AtomicU64::new(0));
-        let (count, errs) = (ops.clone(), errors.clone());
+        let live: LiveHistory = Arc::new(Mutex::new(Vec::new()));
+        let (count, errs, all) = (ops.clone(), errors.clone(), live.clone());
         let task = tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::new(file);
-            let mut all = Vec::new();
             while let Some(op) = rx.blocking_recv() {
                 serde_json::to_writer(&mut out, &op)?;
                 out.write_all(b"\n")?;
@@ -622,12 +677,17 @@ impl Recorder {
                 if op.outcome != Outcome::Ok {
                     errs.fetch_add(1, Ordering::Relaxed);
                 }
-                all.push(op);
+                all.lock().unwrap_or_else(PoisonError::into_inner).push(op);
             }
-            out.flush()?;
-            Ok(all)
+            out.flush()
         });
-        Ok((tx, Recorder { task, ops, errors }))
+        let recorder = Recorder {
+            task,
+            live: live.clone(),
+            ops,
+            errors,
+        };
+        Ok((tx, recorder, live))
     }
 
     /// Reports the load's progress every few seconds.
@@ -655,6 +715,151 @@ impl Recorder {
 
     /// Waits until every sender is gone (the load stopped) and returns the history.
     async fn finish(self) -> std::io::Result<Vec<Op>> {
-        self.task.await.map_err(std::io::Error::other)?
+        self.task.await.map_err(std::io::Error::other)??;
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(std::mem::take(&mut *live))
     }
+}
+
+/// The backup window and the disaster, from the marks the steps reached; `None` unless all
+/// four edges were reached.
+fn backup_window(marks: &[MarkTime]) -> Option<BackupWindow> {
+    let at = |mark: Mark, begin: bool| {
+        marks
+            .iter()
+            .find(|m| m.mark == mark && m.begin == begin)
+            .map(|m| m.at)
+    };
+    Some(BackupWindow {
+        start: at(Mark::Backup, true)?,
+        end: at(Mark::Backup, false)?,
+        disaster_start: at(Mark::Disaster, true)?,
+        disaster_end: at(Mark::Disaster, false)?,
+    })
+}
+
+/// The restore's timeline: recovery point seen (RPO) and recovery time (RTO).
+fn backup_result(
+    plan: &BackupPlan,
+    w: &BackupWindow,
+    marks: &[MarkTime],
+    ops: &[Op],
+) -> BackupResult {
+    let step = |mark: Mark| {
+        marks
+            .iter()
+            .find(|m| m.mark == mark)
+            .map(|m| m.step.clone())
+            .unwrap_or_default()
+    };
+    let acked_writes = || {
+        ops.iter()
+            .filter(|o| o.kind == OpKind::Write && o.outcome == Outcome::Ok)
+    };
+    let last_ack = acked_writes()
+        .filter(|o| o.t_return < w.disaster_start)
+        .map(|o| o.t_return)
+        .max();
+    let writes_after_backup = acked_writes()
+        .filter(|o| o.t_call > w.end && o.t_return < w.disaster_start)
+        .count() as u64;
+    let restore = slo::time_to_recover(ops, w.disaster_end, None);
+    let rto = restore.map(|r| r + (w.disaster_end - w.disaster_start));
+    let rpo = last_ack.map(|l| l.saturating_sub(w.start));
+    let limit = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    let (rto_limit_ms, rpo_limit_ms) = (limit(plan.rto), limit(plan.rpo));
+    let within = |v: Option<Micros>, l: Option<f64>| match (v, l) {
+        (_, None) => true,
+        (Some(v), Some(l)) => ms(v) <= l,
+        (None, Some(_)) => false,
+    };
+    BackupResult {
+        backup_step: step(Mark::Backup),
+        backup_start: w.start,
+        backup_end: w.end,
+        disaster_step: step(Mark::Disaster),
+        disaster_start: w.disaster_start,
+        disaster_end: w.disaster_end,
+        last_ack_before_disaster: last_ack,
+        rpo_ms: rpo.map(ms),
+        writes_after_backup,
+        first_ok_after: restore.map(|r| w.disaster_end + r),
+        restore_ms: restore.map(ms),
+        rto_ms: rto.map(ms),
+        rto_limit_ms,
+        rpo_limit_ms,
+        // A restore never seen serving has no recovery time: that fails even without a limit.
+        pass: rto.is_some() && within(rto, rto_limit_ms) && within(rpo, rpo_limit_ms),
+    }
+}
+
+fn backup_checks(b: &BackupResult) -> Vec<CheckResult> {
+    let shown = |v: Option<f64>| {
+        v.map(|v| format!("{:.1} s", v / 1000.0))
+            .unwrap_or_else(|| "never".into())
+    };
+    let mut checks = vec![CheckResult {
+        name: match b.rto_limit_ms {
+            Some(l) => format!("restore time (RTO) within {}", shown(Some(l))),
+            None => "the restored cluster serves".into(),
+        },
+        pass: b.rto_ms.is_some() && b.rto_limit_ms.is_none_or(|l| b.rto_ms.is_some_and(|r| r <= l)),
+        detail: format!(
+            "first successful operation {} after the disaster began ({} after the last node was lost)",
+            shown(b.rto_ms),
+            shown(b.restore_ms)
+        ),
+    }];
+    if let Some(l) = b.rpo_limit_ms {
+        checks.push(CheckResult {
+            name: format!("recovery point (RPO) within {}", shown(Some(l))),
+            pass: b.rpo_ms.is_some_and(|r| r <= l),
+            detail: format!(
+                "{} acknowledged writes in the {} from the backup's start to the disaster",
+                b.writes_after_backup,
+                shown(b.rpo_ms)
+            ),
+        });
+    }
+    checks
+}
+
+/// When the kill switch ran: how long until the canary served its last request, and
+/// whether it served none in the recovery phase (it held).
+fn kill_switch_effect(
+    r: &mut RolloutResult,
+    ops: &[Op],
+    recovery_start: Micros,
+    recovery_end: Micros,
+    checks: &mut Vec<CheckResult>,
+) {
+    let Some(k) = &mut r.kill_switch else {
+        return;
+    };
+    let canary = |o: &&Op| o.backend.as_deref() == Some(r.canary.as_str());
+    k.last_canary_request = ops.iter().filter(canary).map(|o| o.t_return).max();
+    k.time_to_effect_ms = Some(ms(k
+        .last_canary_request
+        .map_or(0, |l| l.saturating_sub(k.at))));
+    k.canary_requests_in_recovery = ops
+        .iter()
+        .filter(canary)
+        .filter(|o| o.t_call >= recovery_start && o.t_call < recovery_end)
+        .count() as u64;
+    let in_time = k.time_to_effect_ms.is_some_and(|t| t <= k.limit_ms);
+    k.pass = in_time && k.canary_requests_in_recovery == 0;
+    checks.push(CheckResult {
+        name: format!(
+            "kill switch takes effect within {:.0} s",
+            k.limit_ms / 1000.0
+        ),
+        pass: k.pass,
+        detail: format!(
+            "{} served its last request {:.1} s after the kill switch (step {}); {} requests to it in the recovery phase",
+            r.canary,
+            k.time_to_effect_ms.unwrap_or(0.0) / 1000.0,
+            k.step,
+            k.canary_requests_in_recovery
+        ),
+    });
 }

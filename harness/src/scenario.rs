@@ -30,6 +30,34 @@ pub struct ScenarioFile {
     pub steps: Vec<StepSpec>,
     #[serde(default)]
     pub checks: ChecksSpec,
+    /// Limits for a backup and restore: the steps mark the backup and the disaster
+    /// (`marks: backup`, `marks: disaster`).
+    pub backup: Option<BackupSpec>,
+}
+
+/// Gates on a restore from a backup.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSpec {
+    /// Largest allowed recovery time: from the start of the step marked `disaster` to the
+    /// first successful operation after it.
+    #[serde(default, with = "humantime_serde")]
+    pub rto: Option<Duration>,
+    /// Largest allowed recovery point seen: from the start of the step marked `backup` to
+    /// the last write acknowledged before the disaster.
+    #[serde(default, with = "humantime_serde")]
+    pub rpo: Option<Duration>,
+}
+
+/// What a step's span (a loop's: all its iterations) stands for on the run clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    /// The backup is taken: its recovery point lies between the step's start and end.
+    Backup,
+    /// The cluster is lost: from the step's start nothing acknowledged after the backup is
+    /// safe; writes invoked after its end go to the restored cluster.
+    Disaster,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +137,10 @@ pub struct StepSpec {
     #[serde(default, with = "humantime_serde")]
     pub sleep: Option<Duration>,
     pub for_each: Option<ForEachSpec>,
+    pub rollout: Option<Box<RolloutSpec>>,
+
+    /// What the step's span stands for: `backup` or `disaster`.
+    pub marks: Option<Mark>,
 
     /// After this step a node should serve again: firedrill measures how long it takes
     /// (time to recover) and, with `within`, gates it.
@@ -326,4 +358,117 @@ impl Default for ChecksSpec {
 
 fn yes() -> bool {
     true
+}
+
+/// A canary rollout: traffic shifted to the canary in stages, each judged by gates over the
+/// live history; a failing gate runs the rollback.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSpec {
+    /// The canary's backend name, as the load's `served_by_header` reports it.
+    pub canary: String,
+    /// The other backends' names.
+    pub baseline: Vec<String>,
+    /// The canary's share of the traffic at each stage, in percent, e.g. [1, 5, 10, 50, 100].
+    pub stages: Vec<f64>,
+    /// Weight points shared by the backends (default: 100 per baseline backend).
+    pub weight_total: Option<u32>,
+    /// The command that sets the weights, run at each stage with `${canary_weight}`,
+    /// `${baseline_weight}` (each baseline's) and `${canary_percent}`.
+    pub traffic: ExecSpec,
+    #[serde(default)]
+    pub analysis: AnalysisSpec,
+    pub gates: Vec<GateSpec>,
+    pub rollback: RollbackSpec,
+    /// The outcome the procedure must end in: `promoted` or `rolled_back`.
+    pub expect: crate::summary::RolloutOutcome,
+}
+
+/// How the gates of each stage are evaluated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// Between evaluations (default 1s).
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// The history each evaluation looks back on, never before the stage began (default 3s).
+    #[serde(default, with = "humantime_serde")]
+    pub window: Option<Duration>,
+    /// Conclusive evaluations a stage needs to pass (default 3).
+    pub evaluations: Option<u32>,
+    /// Canary operations a window needs (default 10).
+    pub min_samples: Option<u64>,
+    /// With fewer: `fail` (default) or `extend` the window by one interval.
+    pub no_data: Option<crate::canary::NoDataPolicy>,
+    /// `extend` only: inconclusive evaluations a stage may have before no data fails (default 5).
+    pub max_extensions: Option<u32>,
+    /// Roll back at this many failed evaluations of one gate over the rollout (default 3).
+    pub failure_limit: Option<u32>,
+    /// Roll back at this many failed evaluations of one gate in a row (default 2).
+    pub consecutive_failure_limit: Option<u32>,
+}
+
+/// One gate: a name and exactly one of `error_rate`, `latency`, `metric`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSpec {
+    pub name: String,
+    pub error_rate: Option<ErrorRateGateSpec>,
+    pub latency: Option<LatencyGateSpec>,
+    pub metric: Option<MetricGateSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRateGateSpec {
+    /// From 0 to 1.
+    pub max: Option<f64>,
+    /// At most the baseline's error rate over the same window plus this (0.01: one point).
+    pub max_over_baseline: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyGateSpec {
+    /// From 0 to 1 (default 0.95).
+    pub quantile: Option<f64>,
+    #[serde(default, with = "humantime_serde")]
+    pub max: Option<Duration>,
+    /// At most the baseline's quantile times this...
+    pub max_ratio: Option<f64>,
+    /// ...but never less than this (default 0).
+    #[serde(default, with = "humantime_serde")]
+    pub floor: Option<Duration>,
+}
+
+/// A value from a node's Prometheus endpoint, read through a port it publishes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricGateSpec {
+    pub node: String,
+    pub port: u16,
+    /// Default `/metrics`.
+    pub path: Option<String>,
+    pub name: String,
+    /// Only the samples with these labels (summed).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Largest allowed rise since the rollout began (0: must not increase).
+    pub max_increase: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// What a failing gate sets off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackSpec {
+    /// The step that stops traffic to the canary; its time to effect is measured (to the
+    /// last request the canary served) and gated by `within`.
+    pub kill_switch: Box<StepSpec>,
+    /// Default 60s.
+    #[serde(default, with = "humantime_serde")]
+    pub within: Option<Duration>,
+    /// Run after the kill switch, e.g. revert the canary's version.
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
 }

@@ -559,9 +559,10 @@ mod tests {
             time_to_slo(&ops, 10_000_000, 14_000_000, 0.01),
             Some(2_000_000)
         );
-        // A 10 % tolerance accepts the window that starts while errors still trickle in.
+        // A 30 % tolerance accepts the window that starts while errors still trickle in
+        // (5 errors, 15 successes).
         assert_eq!(
-            time_to_slo(&ops, 10_000_000, 14_000_000, 0.1),
+            time_to_slo(&ops, 10_000_000, 14_000_000, 0.3),
             Some(1_750_000)
         );
         // Never clean before the end.

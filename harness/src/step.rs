@@ -3,13 +3,26 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::canary::{self, Backends, Conclusion, FailureCounter, GateKind, MetricGate, Window};
 use crate::cluster::Cluster;
+use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::{Faults, Partition};
-use crate::history::Micros;
-use crate::plan::{substitute, Action, Capture, Expectation, PartitionPlan, PlannedStep};
-use crate::summary::{StepOutput, StepRecord, StepStatus};
+use crate::history::{Micros, Op};
+use crate::plan::{
+    substitute, Action, Capture, Expectation, PartitionPlan, PlannedStep, RolloutPlan,
+};
+use crate::scenario::Mark;
+use crate::summary::{
+    GateOutcome, KillSwitchResult, RolloutOutcome, RolloutResult, StageResult, StepOutput,
+    StepRecord, StepStatus,
+};
+
+/// The operations recorded so far, as they return: steps read it (a rollout's gates)
+/// while the load goes on.
+pub type LiveHistory = Arc<Mutex<Vec<Op>>>;
 
 /// What steps share: the cluster, the variables captured so far, the run clock.
 pub struct StepContext<'a> {
@@ -22,6 +35,23 @@ pub struct StepContext<'a> {
     pub transcripts: &'a Path,
     /// Steps that said a node should serve again, in order.
     pub recoveries: Vec<RecoveryMark>,
+    pub history: LiveHistory,
+    pub events: EventSink,
+    /// Where marked spans began and ended, in order.
+    pub marks: Vec<MarkTime>,
+    /// Records of steps run inside a step (a rollout's kill switch and rollback), in order.
+    pub nested: Vec<StepRecord>,
+    pub rollout: Option<RolloutResult>,
+}
+
+/// A marked span's begin or end on the run clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkTime {
+    pub mark: Mark,
+    /// The step or loop marked.
+    pub step: String,
+    pub begin: bool,
+    pub at: Micros,
 }
 
 /// A passed step after which `node` should serve again.
@@ -57,6 +87,33 @@ struct Attempt {
 
 /// Runs the step and returns its record; captured values are added to `ctx.vars`.
 pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecord {
+    let started = ctx.now();
+    for e in &step.begins {
+        ctx.marks.push(MarkTime {
+            mark: e.mark,
+            step: e.step.clone(),
+            begin: true,
+            at: started,
+        });
+    }
+    let record = match &step.action {
+        Action::Rollout(r) => rollout(step, r, ctx).await,
+        _ => execute_action(step, ctx).await,
+    };
+    let ended = ctx.now();
+    for e in &step.ends {
+        ctx.marks.push(MarkTime {
+            mark: e.mark,
+            step: e.step.clone(),
+            begin: false,
+            at: ended,
+        });
+    }
+    write_transcript(&record, ctx.transcripts);
+    record
+}
+
+async fn execute_action(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecord {
     let started_at = Instant::now();
     let started = ctx.now();
     let mut attempts = 0;
@@ -117,7 +174,7 @@ pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecor
             }
         }
     }
-    let record = StepRecord {
+    StepRecord {
         id: step.id.clone(),
         name: step.name.clone(),
         prose: step.prose.clone(),
@@ -133,9 +190,7 @@ pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecor
         output: last.output,
         error: failure,
         transcript: transcript_name(step),
-    };
-    write_transcript(&record, ctx.transcripts);
-    record
+    }
 }
 
 /// A step that never ran, for the report.
@@ -249,7 +304,10 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
         },
         Action::Destroy { node, volumes } => Action::Destroy {
             node: ctx.render(node)?,
-            volumes: volumes.clone(),
+            volumes: volumes
+                .iter()
+                .map(|v| ctx.render(v))
+                .collect::<Result<_, String>>()?,
         },
         Action::Partition(p) => Action::Partition(match p {
             PartitionPlan::Isolate(n) => PartitionPlan::Isolate(ctx.render(n)?),
@@ -288,6 +346,7 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
             connected: *connected,
         },
         Action::Sleep(d) => Action::Sleep(*d),
+        Action::Rollout(r) => Action::Rollout(r.clone()),
     };
     Ok((describe(&a), a))
 }
@@ -367,6 +426,20 @@ pub fn describe(a: &Action) -> String {
             connected: false,
         } => format!("disconnect {node} from the network"),
         Action::Sleep(d) => format!("sleep {}", humantime::format_duration(*d)),
+        Action::Rollout(r) => format!(
+            "roll out {} in stages of {} % of the traffic, gated by {}",
+            r.canary,
+            r.stages
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            r.gates
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -478,6 +551,7 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
             tokio::time::sleep(*d).await;
             Ok(())
         }
+        Action::Rollout(_) => Err("a rollout runs through `rollout`, not as one attempt".into()),
     };
     Attempt {
         output,
@@ -602,4 +676,338 @@ fn capture(
         vars.insert(name.clone(), value);
     }
     Ok(())
+}
+
+/// Runs a canary rollout: at each stage, set the weights, then evaluate the gates every
+/// interval over a window of the live history until the stage has its conclusive
+/// evaluations (promote) or a gate reaches a failure limit (roll back: the kill switch, then
+/// the rollback steps). The step fails when the outcome is not the one the scenario
+/// expects, or when the rollout or its rollback could not be carried out.
+async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>) -> StepRecord {
+    let started_at = Instant::now();
+    let started = ctx.now();
+    let mut result = RolloutResult {
+        step: step.id.clone(),
+        canary: r.canary.clone(),
+        baseline: r.baseline.clone(),
+        expected: r.expect,
+        outcome: None,
+        stages: Vec::new(),
+        failure: None,
+        kill_switch: None,
+    };
+    let mut log = String::new();
+    let mut first: BTreeMap<String, Option<f64>> = BTreeMap::new();
+    for g in &r.gates {
+        if let GateKind::Metric(m) = &g.kind {
+            let v = scrape(ctx, m).await;
+            log.push_str(&format!(
+                "{} when the rollout began: {}\n",
+                m.metric,
+                v.as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|e| e.clone())
+            ));
+            first.insert(g.name.clone(), v.ok());
+        }
+    }
+    let who = Backends {
+        canary: &r.canary,
+        baseline: &r.baseline,
+    };
+    let mut counter = FailureCounter::new(r.limits);
+    let mut error: Option<String> = None;
+    'stages: for (i, &percent) in r.stages.iter().enumerate() {
+        let (canary_weight, baseline_weight, share) =
+            canary::weights(percent, r.baseline.len(), r.weight_total);
+        let stage_vars = [
+            ("canary_weight", canary_weight.to_string()),
+            ("baseline_weight", baseline_weight.to_string()),
+            ("canary_percent", percent.to_string()),
+        ];
+        if let Err(e) = set_traffic(r, &stage_vars, ctx).await {
+            error = Some(format!("stage {} ({percent} %): {e}", i + 1));
+            break;
+        }
+        let start = ctx.now();
+        let line = format!(
+            "stage {} at {:.3}s: {percent} % to {} (weight {canary_weight}, each baseline {baseline_weight}: {:.2} %)",
+            i + 1,
+            start as f64 / 1e6,
+            r.canary,
+            share * 100.0
+        );
+        emit(&ctx.events, RunEvent::Note(line.clone()));
+        log.push_str(&line);
+        log.push('\n');
+        let mut stage = StageResult {
+            index: i + 1,
+            percent,
+            canary_weight,
+            baseline_weight,
+            share,
+            start,
+            end: start,
+            observed_share: None,
+            evaluations: Vec::new(),
+            decision: String::new(),
+        };
+        let (mut conclusive, mut inconclusive) = (0u32, 0u32);
+        while conclusive < r.evaluations {
+            tokio::time::sleep(r.interval).await;
+            let now = ctx.now();
+            // Under `extend`, each inconclusive evaluation lengthens the window by one interval.
+            let len = (r.window + r.interval * inconclusive).as_micros() as Micros;
+            let window = Window {
+                start: now.saturating_sub(len).max(start),
+                end: now,
+            };
+            let ops = ops_since(&ctx.history, window.start);
+            let mut evaluations = Vec::new();
+            for g in &r.gates {
+                evaluations.push(match &g.kind {
+                    GateKind::Metric(m) => {
+                        let now = scrape(ctx, m).await;
+                        let first = first.get(&g.name).copied().flatten();
+                        canary::metric_gate(g, m, first, now, window)
+                    }
+                    _ => canary::history_gate(g, &ops, window, who, r.min_samples),
+                });
+            }
+            let conclusion = canary::conclude(
+                &mut evaluations,
+                r.no_data,
+                inconclusive < r.max_extensions,
+                &mut counter,
+            );
+            for e in &evaluations {
+                log.push_str(&format!(
+                    "  {:.3}s {}: {} ({})\n",
+                    now as f64 / 1e6,
+                    e.gate,
+                    outcome_word(e.outcome),
+                    e.detail
+                ));
+            }
+            let failed: Option<String> = evaluations
+                .iter()
+                .find(|e| e.outcome != GateOutcome::Pass)
+                .map(|e| format!("gate `{}` ({}): {}", e.gate, e.metric, e.detail));
+            stage.evaluations.extend(evaluations);
+            stage.end = now;
+            match conclusion {
+                Conclusion::Inconclusive => inconclusive += 1,
+                Conclusion::Passed | Conclusion::Failed => conclusive += 1,
+                Conclusion::Breached(b) => {
+                    let why = format!(
+                        "stage {} ({percent} %): {}; {} reached the limit",
+                        i + 1,
+                        failed.unwrap_or_else(|| format!("gate `{}` failed", b.gate)),
+                        b.describe()
+                    );
+                    stage.decision = format!("rolled back: {why}");
+                    stage.observed_share = observed_share(&ctx.history, who, start, stage.end);
+                    result.stages.push(stage);
+                    result.failure = Some(why);
+                    break 'stages;
+                }
+            }
+        }
+        stage.observed_share = observed_share(&ctx.history, who, start, stage.end);
+        stage.decision = if i + 1 == r.stages.len() {
+            "promoted: every stage passed".into()
+        } else {
+            format!("promoted to stage {} ({} %)", i + 2, r.stages[i + 1])
+        };
+        result.stages.push(stage);
+    }
+    result.outcome = match (&error, &result.failure) {
+        (Some(_), _) => None,
+        (None, Some(_)) => Some(RolloutOutcome::RolledBack),
+        (None, None) => Some(RolloutOutcome::Promoted),
+    };
+    let decision = match (&error, &result.failure) {
+        (Some(e), _) => format!("rollout could not go on: {e}; rolling back"),
+        (None, Some(f)) => format!("rolling back: {f}"),
+        (None, None) => format!(
+            "{} promoted to {} %",
+            r.canary,
+            r.stages.last().copied().unwrap_or(0.0)
+        ),
+    };
+    emit(&ctx.events, RunEvent::Note(decision.clone()));
+    log.push_str(&decision);
+    log.push('\n');
+    let mut rollback_error = None;
+    if result.outcome == Some(RolloutOutcome::Promoted) {
+        for s in std::iter::once(&r.kill_switch).chain(&r.rollback) {
+            ctx.nested
+                .push(skipped(s, "the canary was promoted: no rollback"));
+        }
+    } else {
+        let steps: Vec<&PlannedStep> = std::iter::once(&r.kill_switch).chain(&r.rollback).collect();
+        for s in steps {
+            if rollback_error.is_some() {
+                ctx.nested
+                    .push(skipped(s, "an earlier rollback step failed"));
+                continue;
+            }
+            emit(
+                &ctx.events,
+                RunEvent::StepStarted {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                },
+            );
+            let rec = Box::pin(execute(s, ctx)).await;
+            if s.id == r.kill_switch.id {
+                result.kill_switch = Some(KillSwitchResult {
+                    step: rec.id.clone(),
+                    at: rec.started,
+                    last_canary_request: None,
+                    time_to_effect_ms: None,
+                    limit_ms: r.kill_switch_within.as_secs_f64() * 1000.0,
+                    canary_requests_in_recovery: 0,
+                    pass: false,
+                });
+            }
+            if rec.status == StepStatus::Failed {
+                rollback_error = Some(format!(
+                    "rollback step {} `{}` failed: {}",
+                    rec.id,
+                    rec.name,
+                    rec.error.as_deref().unwrap_or("no detail")
+                ));
+            }
+            emit(&ctx.events, RunEvent::StepFinished(Box::new(rec.clone())));
+            ctx.nested.push(rec);
+        }
+    }
+    let outcome_name = result.outcome.map(RolloutOutcome::name);
+    let failure = match (error, rollback_error, outcome_name) {
+        (Some(e), _, _) => Some(format!("the rollout could not be carried out: {e}")),
+        (None, Some(e), _) => Some(e),
+        (None, None, Some(got)) if result.outcome != Some(r.expect) => Some(format!(
+            "the rollout ended {got}, but the scenario expects {}{}",
+            r.expect.name(),
+            result
+                .failure
+                .as_ref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        )),
+        _ => None,
+    };
+    ctx.rollout = Some(result);
+    StepRecord {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        prose: step.prose.clone(),
+        action: describe(&step.action),
+        status: if failure.is_none() {
+            StepStatus::Passed
+        } else {
+            StepStatus::Failed
+        },
+        started,
+        duration_ms: started_at.elapsed().as_millis() as u64,
+        attempts: 1,
+        output: StepOutput {
+            stdout: log,
+            ..StepOutput::default()
+        },
+        error: failure,
+        transcript: transcript_name(step),
+    }
+}
+
+/// Runs the rollout's traffic command with the stage's weights.
+async fn set_traffic(
+    r: &RolloutPlan,
+    stage_vars: &[(&str, String)],
+    ctx: &StepContext<'_>,
+) -> Result<(), String> {
+    let lookup = |n: &str| {
+        stage_vars
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.clone())
+            .or_else(|| ctx.vars.get(n).cloned())
+    };
+    let render = |text: &str| match substitute(text, lookup) {
+        (out, unresolved) if unresolved.is_empty() => Ok(out),
+        (_, unresolved) => Err(format!("`${{{}}}` has no value", unresolved[0])),
+    };
+    let node = render(&r.traffic_node)?;
+    let command = render(&r.traffic_command)?;
+    let out = ctx
+        .cluster
+        .exec(&node, &command, Duration::from_secs(20))
+        .await
+        .map_err(|e| format!("the traffic command failed: {e}"))?;
+    if out.exit_code != 0 {
+        return Err(format!(
+            "the traffic command `{command}` exited with {}{}",
+            out.exit_code,
+            tail(&out.stderr, &out.stdout)
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one metric from a node's Prometheus endpoint through the port it publishes.
+async fn scrape(ctx: &StepContext<'_>, m: &MetricGate) -> Result<f64, String> {
+    let port = ctx.cluster.host_port(&m.node, m.port).ok_or_else(|| {
+        format!(
+            "node `{}` does not publish port {}; add `127.0.0.1::{}` to its ports",
+            m.node, m.port, m.port
+        )
+    })?;
+    let url = format!("http://127.0.0.1:{port}{}", m.path);
+    let text = ctx
+        .http
+        .get(&url)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("{url}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    canary::metric_value(&text, &m.metric, &m.labels)
+}
+
+/// The operations invoked at or after `from` that have returned so far.
+fn ops_since(history: &LiveHistory, from: Micros) -> Vec<Op> {
+    let ops = history.lock().unwrap_or_else(PoisonError::into_inner);
+    ops.iter().filter(|op| op.t_call >= from).cloned().collect()
+}
+
+/// The canary's share of the operations a backend served, invoked in `[start, end)`.
+fn observed_share(history: &LiveHistory, who: Backends, start: Micros, end: Micros) -> Option<f64> {
+    let ops = history.lock().unwrap_or_else(PoisonError::into_inner);
+    let (mut canary, mut all) = (0u64, 0u64);
+    for op in ops
+        .iter()
+        .filter(|op| op.t_call >= start && op.t_call < end)
+    {
+        match op.backend.as_deref() {
+            Some(b) if b == who.canary => {
+                canary += 1;
+                all += 1;
+            }
+            Some(b) if who.baseline.iter().any(|x| x == b) => all += 1,
+            _ => {}
+        }
+    }
+    (all > 0).then(|| canary as f64 / all as f64)
+}
+
+fn outcome_word(o: GateOutcome) -> &'static str {
+    match o {
+        GateOutcome::Pass => "pass",
+        GateOutcome::Fail => "FAIL",
+        GateOutcome::NoData => "no data",
+    }
 }

@@ -42,6 +42,12 @@ pub struct Summary {
     pub load: LoadStats,
     /// Each node's image when the cluster started and when the run ended.
     pub nodes: Vec<NodeRecord>,
+    /// The backup and restore timeline, when steps marked a backup and a disaster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupResult>,
+    /// The staged rollout, when a step ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutResult>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +134,14 @@ pub struct DataResult {
     pub unexpected: u64,
     /// Writes with an unknown outcome whose value is present (allowed).
     pub recovered: u64,
+    /// Backup mode: acknowledged writes invoked after the backup ended and gone after the
+    /// restore (allowed: after the recovery point).
+    #[serde(default)]
+    pub after_recovery_point: u64,
+    /// Backup mode: acknowledged writes that overlapped the backup and are gone (allowed:
+    /// the backup may or may not hold them).
+    #[serde(default)]
+    pub indeterminate: u64,
     /// A few of the lost writes, for the report.
     pub lost_examples: Vec<String>,
     pub unexpected_examples: Vec<String>,
@@ -191,4 +205,138 @@ pub struct NodeRecord {
     pub name: String,
     pub image_at_start: String,
     pub image_at_end: String,
+}
+
+/// A backup, the loss of the cluster and the restore, on the run clock.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BackupResult {
+    /// The step (or loop) that took the backup: the recovery point lies in its span.
+    pub backup_step: String,
+    pub backup_start: Micros,
+    pub backup_end: Micros,
+    /// The step (or loop) that lost the cluster.
+    pub disaster_step: String,
+    pub disaster_start: Micros,
+    pub disaster_end: Micros,
+    /// The last write acknowledged before the disaster began.
+    pub last_ack_before_disaster: Option<Micros>,
+    /// Recovery point seen: from the backup's start to the last write acknowledged before
+    /// the disaster, the span of acknowledged writes the backup may not hold.
+    pub rpo_ms: Option<f64>,
+    /// Acknowledged writes invoked after the backup ended and before the disaster: at risk.
+    pub writes_after_backup: u64,
+    /// The first successful operation invoked after the disaster ended.
+    pub first_ok_after: Option<Micros>,
+    /// Restore time: from the disaster's end (every node lost) to that operation.
+    pub restore_ms: Option<f64>,
+    /// Recovery time: from the disaster's start to that operation.
+    pub rto_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_limit_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_limit_ms: Option<f64>,
+    pub pass: bool,
+}
+
+/// What a rollout ended in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutOutcome {
+    /// Every stage passed: the canary takes the traffic of the last stage.
+    Promoted,
+    /// A gate failed: the rollback ran.
+    RolledBack,
+}
+
+impl RolloutOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            RolloutOutcome::Promoted => "promoted",
+            RolloutOutcome::RolledBack => "rolled_back",
+        }
+    }
+}
+
+/// A canary rollout through stages of traffic, each judged by gates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutResult {
+    pub step: String,
+    pub canary: String,
+    pub baseline: Vec<String>,
+    pub expected: RolloutOutcome,
+    /// `None`: the rollout did not finish (a traffic command failed, the run was cut short).
+    pub outcome: Option<RolloutOutcome>,
+    pub stages: Vec<StageResult>,
+    /// Why it was rolled back: the gate, its metric and stage, and the limit it reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_switch: Option<KillSwitchResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageResult {
+    /// 1-based.
+    pub index: usize,
+    /// The share of traffic the stage asks for, in percent.
+    pub percent: f64,
+    pub canary_weight: u32,
+    /// The weight of each baseline backend.
+    pub baseline_weight: u32,
+    /// The canary's share the weights give, from 0 to 1.
+    pub share: f64,
+    pub start: Micros,
+    pub end: Micros,
+    /// The canary's share of the operations attributed to a backend during the stage.
+    pub observed_share: Option<f64>,
+    pub evaluations: Vec<GateEvaluation>,
+    /// `promoted`, `rolled_back` or `not finished`, with the reason.
+    pub decision: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    Pass,
+    Fail,
+    /// Too few samples, or the metric could not be read.
+    NoData,
+}
+
+/// One gate judged over one window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateEvaluation {
+    /// The window's end, on the run clock.
+    pub at: Micros,
+    pub window_start: Micros,
+    pub gate: String,
+    /// `error_rate`, `p95`, or a metric's name.
+    pub metric: String,
+    pub canary: Option<f64>,
+    /// The baseline over the same window; for a metric gate, its value when the rollout began.
+    pub baseline: Option<f64>,
+    pub limit: Option<f64>,
+    /// `ratio`, `ms` or `value`.
+    pub unit: String,
+    pub samples: u64,
+    pub baseline_samples: u64,
+    pub outcome: GateOutcome,
+    pub detail: String,
+}
+
+/// How fast the kill switch stopped traffic to the canary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KillSwitchResult {
+    pub step: String,
+    /// When the kill-switch step began.
+    pub at: Micros,
+    /// When the last request the canary served returned.
+    pub last_canary_request: Option<Micros>,
+    /// From `at` to that request (0 when it came before).
+    pub time_to_effect_ms: Option<f64>,
+    pub limit_ms: f64,
+    /// Requests the canary served in the recovery phase, after the procedure: 0 if the
+    /// kill switch held.
+    pub canary_requests_in_recovery: u64,
+    pub pass: bool,
 }

@@ -9,8 +9,9 @@
 
 use crate::history::{Micros, Op};
 use crate::summary::{
-    CheckResult, DataResult, LoadStats, NodeRecord, PhaseResult, ReadResult, RecoveryResult,
-    StepOutput, StepRecord, StepStatus, Summary, Verdict,
+    BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
+    ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary,
+    Verdict,
 };
 
 use super::{
@@ -29,6 +30,12 @@ pub fn render(summary: &Summary, ops: &[Op]) -> String {
     service_levels(&mut out, &summary.phases);
     data(&mut out, &summary.data);
     reads(&mut out, &summary.reads);
+    if let Some(b) = &summary.backup {
+        backup(&mut out, b, &summary.data);
+    }
+    if let Some(r) = &summary.rollout {
+        rollout(&mut out, r);
+    }
     checks(&mut out, &summary.checks);
     recoveries(&mut out, &summary.recoveries);
     load(&mut out, &summary.load);
@@ -386,6 +393,168 @@ fn checks(out: &mut String, checks: &[CheckResult]) {
         ));
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
+    out.push_str("<section id=\"backup\">\n<h2>Backup and restore</h2>\n");
+    let span = |from: u64, to: u64| {
+        vec![
+            format!("{} – {}", run_clock(from), run_clock(to)),
+            seconds_from_ms((to - from) / 1000),
+        ]
+    };
+    let never = || "never".to_string();
+    let mut rows = vec![
+        [
+            vec![format!("Backup: {}", esc(&b.backup_step))],
+            span(b.backup_start, b.backup_end),
+        ]
+        .concat(),
+        [
+            vec![format!("Disaster: {}", esc(&b.disaster_step))],
+            span(b.disaster_start, b.disaster_end),
+        ]
+        .concat(),
+    ];
+    rows.push(vec![
+        "Restored cluster's first answer".to_string(),
+        b.first_ok_after.map_or_else(never, run_clock),
+        b.restore_ms
+            .map_or_else(never, |m| seconds_from_ms(m as u64)),
+    ]);
+    table(
+        out,
+        &[("Event", false), ("Run clock (s)", false), ("Took", true)],
+        &rows,
+    );
+    let limit = |l: Option<f64>| {
+        l.map(|l| format!(" (limit {})", seconds_from_ms(l as u64)))
+            .unwrap_or_default()
+    };
+    out.push_str(&format!(
+        "<p>{} Recovery time (RTO): {}{}. Recovery point (RPO) seen: {}{}, from the backup's start \
+         to the last write acknowledged before the disaster.</p>\n<p class=\"note\">{} acknowledged \
+         writes came after the backup ended; {} of them are gone (after the recovery point, \
+         allowed); {} writes that overlapped the backup are gone (indeterminate, allowed).</p>\n",
+        result(b.pass, "met", "missed"),
+        b.rto_ms.map_or_else(|| "never served again".to_string(), |m| seconds_from_ms(m as u64)),
+        limit(b.rto_limit_ms),
+        b.rpo_ms.map_or_else(|| "none".to_string(), |m| seconds_from_ms(m as u64)),
+        limit(b.rpo_limit_ms),
+        b.writes_after_backup,
+        d.after_recovery_point,
+        d.indeterminate,
+    ));
+    out.push_str("</section>\n");
+}
+
+fn rollout(out: &mut String, r: &RolloutResult) {
+    out.push_str("<section id=\"rollout\">\n<h2>Canary rollout</h2>\n");
+    let outcome = r.outcome.map_or("not finished", |o| o.name());
+    let matched = r.outcome == Some(r.expected);
+    out.push_str(&format!(
+        "<p>{} Canary <code>{}</code> against {}: <strong>{outcome}</strong>{}.</p>\n",
+        result(matched, "as expected", "unexpected"),
+        esc(&r.canary),
+        r.baseline
+            .iter()
+            .map(|b| format!("<code>{}</code>", esc(b)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if matched {
+            String::new()
+        } else {
+            format!(", expected {}", r.expected.name())
+        },
+    ));
+    if let Some(f) = &r.failure {
+        out.push_str(&format!("<p>Rolled back: {}</p>\n", esc(f)));
+    }
+    let rows: Vec<Vec<String>> = r
+        .stages
+        .iter()
+        .map(|s| {
+            vec![
+                s.index.to_string(),
+                format!("{} %", s.percent),
+                format!("{} / {}", s.canary_weight, s.baseline_weight),
+                format!("{} – {}", run_clock(s.start), run_clock(s.end)),
+                s.observed_share.map_or_else(|| "n/a".to_string(), percent),
+                esc(&s.decision),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            ("Stage", true),
+            ("Share", true),
+            ("Weights (canary / each baseline)", true),
+            ("Run clock (s)", false),
+            ("Observed share", true),
+            ("Decision", false),
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = r
+        .stages
+        .iter()
+        .flat_map(|s| s.evaluations.iter().map(move |e| (s.index, e)))
+        .map(|(stage, e)| {
+            let value = |v: Option<f64>| {
+                v.map_or_else(|| "n/a".to_string(), |v| esc(&slo_value(v, &e.unit)))
+            };
+            vec![
+                stage.to_string(),
+                run_clock(e.at),
+                esc(&e.gate),
+                esc(&e.metric),
+                value(e.canary),
+                value(e.baseline),
+                value(e.limit),
+                e.samples.to_string(),
+                match e.outcome {
+                    GateOutcome::Pass => result(true, "pass", ""),
+                    GateOutcome::Fail => result(false, "", "fail"),
+                    GateOutcome::NoData => "no data".to_string(),
+                },
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&format!(
+            "<details><summary>Gate evaluations: {}</summary>\n",
+            rows.len()
+        ));
+        table(
+            out,
+            &[
+                ("Stage", true),
+                ("At (s)", true),
+                ("Gate", false),
+                ("Metric", false),
+                ("Canary", true),
+                ("Baseline", true),
+                ("Limit", true),
+                ("Samples", true),
+                ("Result", false),
+            ],
+            &rows,
+        );
+        out.push_str("</details>\n");
+    }
+    if let Some(k) = &r.kill_switch {
+        out.push_str(&format!(
+            "<p>{} Kill switch (step {}) at {} s: the canary served its last request {} later (limit {}); {} requests to it in the recovery phase.</p>\n",
+            result(k.pass, "in time", "too slow"),
+            esc(&k.step),
+            run_clock(k.at),
+            k.time_to_effect_ms.map_or_else(|| "n/a".to_string(), |m| seconds_from_ms(m as u64)),
+            seconds_from_ms(k.limit_ms as u64),
+            k.canary_requests_in_recovery,
+        ));
+    }
+    out.push_str("</section>\n");
 }
 
 fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
@@ -820,6 +989,8 @@ struct Overlay {
     phases: Vec<(f64, f64, &'static str)>,
     /// Where each step that ran started.
     steps: Vec<f64>,
+    /// Where each rollout stage started, and its share of the traffic.
+    stages: Vec<(f64, String)>,
 }
 
 impl Overlay {
@@ -832,6 +1003,17 @@ impl Overlay {
                 .filter(|(x0, x1, _)| x1 > x0)
                 .collect(),
             steps: ran(&s.steps).map(|step| x.at(step.started)).collect(),
+            stages: s
+                .rollout
+                .iter()
+                .flat_map(|r| &r.stages)
+                .map(|st| {
+                    (
+                        x.at(st.start),
+                        format!("stage {}: {} %", st.index, st.percent),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -851,6 +1033,15 @@ impl Overlay {
                 coord(*x),
                 coord(top),
                 coord(bottom)
+            ));
+        }
+        for (x, label) in &self.stages {
+            out.push_str(&format!(
+                "<g><title>{3}</title><line class=\"edge\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/></g>\n",
+                coord(*x),
+                coord(top),
+                coord(bottom),
+                esc(label)
             ));
         }
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::summary::{
-    CheckResult, DataResult, PhaseResult, ReadResult, SloResult, StepRecord, StepStatus, Summary,
-    Verdict,
+    BackupResult, CheckResult, DataResult, GateOutcome, PhaseResult, ReadResult, RolloutResult,
+    SloResult, StageResult, StepRecord, StepStatus, Summary, Verdict,
 };
 
 use super::{first_line, millis, percent, run_clock, slo_value, ReportError};
@@ -47,6 +47,13 @@ pub fn render(summary: &Summary) -> Result<String, ReportError> {
     }
     suite.add_test_case(data_case(scenario, &summary.data));
     suite.add_test_case(reads_case(scenario, &summary.reads));
+    if let Some(b) = &summary.backup {
+        suite.add_test_case(backup_case(scenario, b, &summary.data));
+    }
+    if let Some(r) = &summary.rollout {
+        suite.add_test_cases(r.stages.iter().map(|s| stage_case(scenario, r, s)));
+        suite.add_test_case(rollout_case(scenario, r));
+    }
     suite.add_test_cases(summary.checks.iter().map(|c| check_case(scenario, c)));
 
     let mut report = Report::new(REPORT_NAME);
@@ -192,6 +199,94 @@ fn reads_case(scenario: &str, reads: &ReadResult) -> TestCase {
     verdict_case(case, scenario, "reads", reads.pass, &message, text)
 }
 
+fn backup_case(scenario: &str, b: &BackupResult, d: &DataResult) -> TestCase {
+    let shown = |v: Option<f64>| v.map_or_else(|| "never".to_string(), millis);
+    let text = format!(
+        "backup ({}): {} – {} s\ndisaster ({}): {} – {} s\nrestored cluster's first answer: {}\n\
+         restore time (after the last node was lost): {}\nrecovery time (RTO): {}{}\n\
+         recovery point (RPO) seen: {}{}\nacknowledged writes after the backup: {}, gone (allowed): {}\n\
+         indeterminate (overlapped the backup), gone: {}\n",
+        b.backup_step,
+        run_clock(b.backup_start),
+        run_clock(b.backup_end),
+        b.disaster_step,
+        run_clock(b.disaster_start),
+        run_clock(b.disaster_end),
+        b.first_ok_after.map_or_else(|| "never".to_string(), |t| format!("{} s", run_clock(t))),
+        shown(b.restore_ms),
+        shown(b.rto_ms),
+        b.rto_limit_ms.map(|l| format!(" (limit {})", millis(l))).unwrap_or_default(),
+        shown(b.rpo_ms),
+        b.rpo_limit_ms.map(|l| format!(" (limit {})", millis(l))).unwrap_or_default(),
+        b.writes_after_backup,
+        d.after_recovery_point,
+        d.indeterminate,
+    );
+    let message = format!(
+        "restore: RTO {}, RPO seen {}",
+        shown(b.rto_ms),
+        shown(b.rpo_ms)
+    );
+    let case = TestCase::new(
+        "backup: restore time and recovery point",
+        TestCaseStatus::success(),
+    );
+    verdict_case(case, scenario, "backup", b.pass, &message, text)
+}
+
+/// One case per stage: its weights, every gate evaluation, and its decision.
+fn stage_case(scenario: &str, r: &RolloutResult, s: &StageResult) -> TestCase {
+    let mut text = format!(
+        "{} % to {} (weight {}, each baseline {}) from {} to {} s; observed share {}\n",
+        s.percent,
+        r.canary,
+        s.canary_weight,
+        s.baseline_weight,
+        run_clock(s.start),
+        run_clock(s.end),
+        s.observed_share.map_or_else(|| "n/a".to_string(), percent),
+    );
+    for e in &s.evaluations {
+        text.push_str(&format!(
+            "  {} s {} ({}): {} — {}\n",
+            run_clock(e.at),
+            e.gate,
+            e.metric,
+            match e.outcome {
+                GateOutcome::Pass => "pass",
+                GateOutcome::Fail => "fail",
+                GateOutcome::NoData => "no data",
+            },
+            e.detail
+        ));
+    }
+    text.push_str(&format!("decision: {}\n", s.decision));
+    let rolled_back = s.decision.starts_with("rolled back");
+    let case = TestCase::new(
+        format!("rollout stage {} ({} %)", s.index, s.percent),
+        TestCaseStatus::success(),
+    );
+    verdict_case(case, scenario, "rollout", !rolled_back, &s.decision, text)
+}
+
+fn rollout_case(scenario: &str, r: &RolloutResult) -> TestCase {
+    let outcome = r.outcome.map_or("not finished", |o| o.name());
+    let message = format!("rollout {outcome}, expected {}", r.expected.name());
+    let mut text = format!("{message}\n");
+    if let Some(f) = &r.failure {
+        text.push_str(&format!("why: {f}\n"));
+    }
+    let case = TestCase::new("rollout: outcome as expected", TestCaseStatus::success());
+    verdict_case(
+        case,
+        scenario,
+        "rollout",
+        r.outcome == Some(r.expected),
+        &message,
+        text,
+    )
+}
+
 fn check_case(scenario: &str, check: &CheckResult) -> TestCase {
     let case = TestCase::new(format!("check: {}", check.name), TestCaseStatus::success());
     verdict_case(
@@ -295,6 +390,34 @@ mod tests {
             ),
             other => panic!("{} did not fail: {other:?}", case.name.as_str()),
         }
+    }
+
+    #[test]
+    fn rollout_stages_and_the_restore_are_cases() {
+        let summary = fixtures::procedures();
+        let suite = parse(&render(&summary).expect("junit"));
+        let first = case(&suite, "rollout stage 1 (1 %)");
+        assert!(matches!(first.status, TestCaseStatus::Success { .. }));
+        let second = case(&suite, "rollout stage 2 (5 %)");
+        let (message, text) = failure_of(second);
+        assert!(
+            message.starts_with("rolled back: stage 2 (5 %)"),
+            "{message}"
+        );
+        assert!(
+            text.contains("canary error rate (error_rate): fail"),
+            "{text}"
+        );
+        // Rolled back as the scenario expects: the outcome case passes.
+        assert!(matches!(
+            case(&suite, "rollout: outcome as expected").status,
+            TestCaseStatus::Success { .. }
+        ));
+        let restore = case(&suite, "backup: restore time and recovery point");
+        assert!(matches!(restore.status, TestCaseStatus::Success { .. }));
+        assert!(!render(&fixtures::passing())
+            .expect("junit")
+            .contains("rollout"));
     }
 
     #[test]

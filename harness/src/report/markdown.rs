@@ -5,8 +5,8 @@
 //! checks, load and the versions seen.
 
 use crate::summary::{
-    CheckResult, DataResult, LoadStats, NodeRecord, PhaseResult, ReadResult, StepOutput,
-    StepRecord, StepStatus, Summary, Verdict,
+    BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
+    ReadResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary, Verdict,
 };
 
 use super::{
@@ -21,6 +21,12 @@ pub fn render(summary: &Summary) -> String {
     service_levels(&mut out, &summary.phases);
     data(&mut out, &summary.data);
     reads(&mut out, &summary.reads);
+    if let Some(b) = &summary.backup {
+        backup(&mut out, b, &summary.data);
+    }
+    if let Some(r) = &summary.rollout {
+        rollout(&mut out, r);
+    }
     checks(&mut out, &summary.checks);
     load(&mut out, &summary.load);
     versions(&mut out, &summary.nodes);
@@ -249,6 +255,145 @@ fn examples(out: &mut String, label: &str, total: u64, examples: &[String]) {
         total.max(examples.len() as u64)
     ));
     fenced(out, "text", &examples.join("\n"));
+}
+
+fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
+    out.push_str("## Backup and restore\n\n");
+    out.push_str("| Event | Run clock (s) | Took |\n|---|---|--:|\n");
+    out.push_str(&format!(
+        "| Backup: {} | {} – {} | {} |\n",
+        cell(&b.backup_step),
+        run_clock(b.backup_start),
+        run_clock(b.backup_end),
+        seconds_from_ms((b.backup_end - b.backup_start) / 1000),
+    ));
+    out.push_str(&format!(
+        "| Disaster: {} | {} – {} | {} |\n",
+        cell(&b.disaster_step),
+        run_clock(b.disaster_start),
+        run_clock(b.disaster_end),
+        seconds_from_ms((b.disaster_end - b.disaster_start) / 1000),
+    ));
+    out.push_str(&format!(
+        "| Restored cluster's first answer | {} | {} after the last node was lost |\n\n",
+        b.first_ok_after
+            .map_or_else(|| "never".to_string(), run_clock),
+        b.restore_ms
+            .map_or_else(|| "never".to_string(), |m| seconds_from_ms(m as u64)),
+    ));
+    out.push_str(&format!(
+        "{} **Recovery time (RTO):** {}{}.\n\n",
+        pass_mark(b.pass),
+        b.rto_ms.map_or_else(
+            || "never served again".to_string(),
+            |m| seconds_from_ms(m as u64)
+        ),
+        b.rto_limit_ms
+            .map(|l| format!(" (limit {})", seconds_from_ms(l as u64)))
+            .unwrap_or_default(),
+    ));
+    out.push_str(&format!(
+        "**Recovery point (RPO) seen:** {}{}: from the backup's start to the last write acknowledged before the disaster{}. \
+         {} acknowledged writes came after the backup ended; {} of them are gone (after the recovery point, allowed), \
+         and {} writes that overlapped the backup are gone (indeterminate, allowed).\n\n",
+        b.rpo_ms.map_or_else(|| "none".to_string(), |m| seconds_from_ms(m as u64)),
+        b.rpo_limit_ms
+            .map(|l| format!(" (limit {})", seconds_from_ms(l as u64)))
+            .unwrap_or_default(),
+        b.last_ack_before_disaster
+            .map(|t| format!(" at {} s", run_clock(t)))
+            .unwrap_or_default(),
+        b.writes_after_backup,
+        d.after_recovery_point,
+        d.indeterminate,
+    ));
+}
+
+fn rollout(out: &mut String, r: &RolloutResult) {
+    out.push_str("## Canary rollout\n\n");
+    let outcome = r.outcome.map_or("not finished", |o| o.name());
+    let matched = r.outcome == Some(r.expected);
+    out.push_str(&format!(
+        "{} Canary {} against {}: **{outcome}**, {}.\n\n",
+        pass_mark(matched),
+        code(&r.canary),
+        r.baseline
+            .iter()
+            .map(|b| code(b))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if matched {
+            "as expected".to_string()
+        } else {
+            format!("expected {}", r.expected.name())
+        },
+    ));
+    if let Some(f) = &r.failure {
+        out.push_str(&format!("**Rolled back:** {}\n\n", f.trim()));
+    }
+    out.push_str("| Stage | Share | Weights (canary / each baseline) | Run clock (s) | Observed share | Decision |\n");
+    out.push_str("|--:|--:|--:|---|--:|---|\n");
+    for s in &r.stages {
+        out.push_str(&format!(
+            "| {} | {} % | {} / {} | {} – {} | {} | {} |\n",
+            s.index,
+            s.percent,
+            s.canary_weight,
+            s.baseline_weight,
+            run_clock(s.start),
+            run_clock(s.end),
+            s.observed_share.map_or_else(|| "n/a".to_string(), percent),
+            cell(&s.decision),
+        ));
+    }
+    out.push('\n');
+    let evaluations: Vec<String> = r
+        .stages
+        .iter()
+        .flat_map(|s| s.evaluations.iter().map(move |e| (s.index, e)))
+        .map(|(stage, e)| {
+            let value =
+                |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| slo_value(v, &e.unit));
+            format!(
+                "| {stage} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                run_clock(e.at),
+                cell(&e.gate),
+                cell(&e.metric),
+                value(e.canary),
+                value(e.baseline),
+                value(e.limit),
+                e.samples,
+                match e.outcome {
+                    GateOutcome::Pass => "✅ pass",
+                    GateOutcome::Fail => "❌ fail",
+                    GateOutcome::NoData => "⚪ no data",
+                },
+            )
+        })
+        .collect();
+    if !evaluations.is_empty() {
+        out.push_str(&format!(
+            "<details><summary>Gate evaluations: {}</summary>\n\n",
+            evaluations.len()
+        ));
+        out.push_str(
+            "| Stage | At (s) | Gate | Metric | Canary | Baseline | Limit | Samples | Result |\n",
+        );
+        out.push_str("|--:|--:|---|---|--:|--:|--:|--:|---|\n");
+        evaluations.iter().for_each(|row| out.push_str(row));
+        out.push_str("\n</details>\n\n");
+    }
+    if let Some(k) = &r.kill_switch {
+        out.push_str(&format!(
+            "{} **Kill switch** (step {}) at {} s: the canary served its last request {} later (limit {}); {} requests to it in the recovery phase.\n\n",
+            pass_mark(k.pass),
+            k.step,
+            run_clock(k.at),
+            k.time_to_effect_ms.map_or_else(|| "n/a".to_string(), |m| seconds_from_ms(m as u64)),
+            seconds_from_ms(k.limit_ms as u64),
+            k.canary_requests_in_recovery,
+        ));
+    }
 }
 
 fn checks(out: &mut String, checks: &[CheckResult]) {
@@ -480,6 +625,52 @@ mod tests {
         // 3 columns: 4 unescaped pipes.
         assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
         assert!(row.contains("<br>kv3 diverged"), "{row}");
+    }
+
+    #[test]
+    fn backup_and_rollout_timelines_are_shown() {
+        let md = render(&fixtures::procedures());
+        let backup = md
+            .split("## Backup and restore")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a backup section");
+        assert!(
+            backup.contains("| Backup: 2 Snapshot the keyspace | 10.100 – 10.350 | 0.250 s |"),
+            "{backup}"
+        );
+        assert!(
+            backup.contains("**Recovery time (RTO):** 3.700 s (limit 60.000 s)"),
+            "{backup}"
+        );
+        assert!(
+            backup.contains("**Recovery point (RPO) seen:** 2.380 s"),
+            "{backup}"
+        );
+        assert!(backup.contains("212 of them are gone"), "{backup}");
+        let rollout = md
+            .split("## Canary rollout")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a rollout section");
+        assert!(
+            rollout.contains("**rolled_back**, as expected"),
+            "{rollout}"
+        );
+        assert!(
+            rollout.contains(
+                "| 1 | 1 % | 2 / 99 | 20.000 – 25.000 | 1.10 % | promoted to stage 2 (5 %) |"
+            ),
+            "{rollout}"
+        );
+        assert!(rollout.contains("| 2 | 27.000 | canary error rate | error_rate | 21.00 % | 0.00 % | 1.00 % | 12 | ❌ fail |"), "{rollout}");
+        assert!(
+            rollout.contains("**Kill switch** (step 7.1) at 27.100 s"),
+            "{rollout}"
+        );
+        // Without them, neither section appears.
+        let plain = render(&fixtures::passing());
+        assert!(!plain.contains("## Backup and restore") && !plain.contains("## Canary rollout"));
     }
 
     #[test]

@@ -38,6 +38,22 @@ pub fn firedrill_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
+/// Runs one scenario with a seed into a fresh output directory, and checks that the run
+/// left nothing on the Docker daemon. Returns the output, summary.json and the directory.
+pub fn drill(scenario: &str, seed: u64) -> (Output, serde_json::Value, tempfile::TempDir) {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let seed = seed.to_string();
+    let dir = out.path().to_str().expect("a UTF-8 path").to_string();
+    let (run, pid) = firedrill_pid(&["run", scenario, "--seed", &seed, "--out", &dir], &[]);
+    assert_eq!(
+        leftovers_of(pid),
+        "",
+        "{scenario} left objects on the Docker daemon"
+    );
+    let s = summary(out.path());
+    (run, s, out)
+}
+
 pub fn summary(out_dir: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(out_dir.join("summary.json")).expect("summary.json was written");

@@ -1,0 +1,958 @@
+//! Canary analysis: gates judged over a window of the live history, the canary's operations
+//! compared with the baseline's, and the failure bookkeeping that turns gate results into
+//! "promote" or "roll back".
+//!
+//! Everything here is a pure function of the operations (and of scraped metric values), so
+//! every rule can be tested on crafted histories; the stage runner in [`crate::step`] feeds
+//! it the live history and acts on its answers. The backend that served an operation is
+//! `Op::backend`, which the load reads from a response header the proxy sets: nothing here
+//! knows which proxy or which system is behind it.
+
+use std::collections::BTreeMap;
+
+use crate::history::{Micros, Op, Outcome};
+use crate::summary::{GateEvaluation, GateOutcome};
+
+/// Which operations a gate looks at: those invoked at or after `start` that returned by
+/// `end`. Operations still in flight at `end` are not visible yet, whatever their fate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: Micros,
+    pub end: Micros,
+}
+
+impl Window {
+    fn contains(&self, op: &Op) -> bool {
+        op.t_call >= self.start && op.t_return <= self.end
+    }
+}
+
+/// One go/no-go condition of a rollout stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub name: String,
+    pub kind: GateKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateKind {
+    /// Share of the canary's operations that failed or had an unknown outcome.
+    ErrorRate {
+        max: Option<f64>,
+        /// At most the baseline's error rate over the same window plus this.
+        max_over_baseline: Option<f64>,
+    },
+    /// A latency quantile of the canary's successful operations.
+    Latency {
+        /// From 0 to 1, e.g. 0.95.
+        quantile: f64,
+        max: Option<Micros>,
+        /// At most the baseline's quantile over the same window times this...
+        max_ratio: Option<f64>,
+        /// ...but never less than this: a few milliseconds' difference is no regression.
+        floor: Micros,
+    },
+    /// A value scraped from a node's Prometheus endpoint.
+    Metric(MetricGate),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricGate {
+    /// Where to scrape: a node, a port it publishes, a path.
+    pub node: String,
+    pub port: u16,
+    pub path: String,
+    /// The metric's name; its samples whose labels include `labels` are summed.
+    pub metric: String,
+    pub labels: BTreeMap<String, String>,
+    /// Largest allowed rise since the rollout began (0: must not increase).
+    pub max_increase: Option<f64>,
+    /// Largest allowed value.
+    pub max: Option<f64>,
+}
+
+/// Who is who in the history.
+#[derive(Debug, Clone, Copy)]
+pub struct Backends<'a> {
+    pub canary: &'a str,
+    pub baseline: &'a [String],
+}
+
+impl Backends<'_> {
+    fn is_canary(&self, op: &Op) -> bool {
+        op.backend.as_deref() == Some(self.canary)
+    }
+
+    fn is_baseline(&self, op: &Op) -> bool {
+        op.backend
+            .as_deref()
+            .is_some_and(|b| self.baseline.iter().any(|x| x == b))
+    }
+}
+
+/// Judges an error-rate or latency gate over `window`. Fewer than `min_samples` canary
+/// operations (successful ones, for latency) is "no data"; a limit relative to the
+/// baseline is judged only when the baseline has `min_samples` too (at 100 % it has none),
+/// and the detail says so. A metric gate is judged by [`metric_gate`] instead: here it has
+/// no data.
+pub fn history_gate(
+    gate: &Gate,
+    ops: &[Op],
+    window: Window,
+    who: Backends,
+    min_samples: u64,
+) -> GateEvaluation {
+    let in_window = || ops.iter().filter(|op| window.contains(op));
+    let canary: Vec<&Op> = in_window().filter(|op| who.is_canary(op)).collect();
+    let baseline: Vec<&Op> = in_window().filter(|op| who.is_baseline(op)).collect();
+    let mut e = GateEvaluation {
+        at: window.end,
+        window_start: window.start,
+        gate: gate.name.clone(),
+        metric: String::new(),
+        canary: None,
+        baseline: None,
+        limit: None,
+        unit: String::new(),
+        samples: 0,
+        baseline_samples: 0,
+        outcome: GateOutcome::NoData,
+        detail: String::new(),
+    };
+    match &gate.kind {
+        GateKind::ErrorRate {
+            max,
+            max_over_baseline,
+        } => {
+            e.metric = "error_rate".into();
+            e.unit = "ratio".into();
+            e.samples = canary.len() as u64;
+            e.baseline_samples = baseline.len() as u64;
+            let rate = |ops: &[&Op]| {
+                ops.iter().filter(|op| op.outcome != Outcome::Ok).count() as f64 / ops.len() as f64
+            };
+            if e.samples < min_samples {
+                e.detail = no_data(e.samples, min_samples, "canary operations");
+                return e;
+            }
+            let observed = rate(&canary);
+            e.canary = Some(observed);
+            let base = (e.baseline_samples >= min_samples).then(|| rate(&baseline));
+            e.baseline = base;
+            let (limit, note) = combine(*max, max_over_baseline.zip(base).map(|(d, b)| b + d));
+            e.limit = limit;
+            e.outcome = judge(observed, limit);
+            e.detail = format!(
+                "canary {} errors in {} operations{}{}",
+                percent(observed),
+                e.samples,
+                baseline_note(base.map(percent), e.baseline_samples, min_samples),
+                limit_note(
+                    limit.map(percent),
+                    note,
+                    max_over_baseline.is_some() && base.is_none()
+                ),
+            );
+        }
+        GateKind::Latency {
+            quantile,
+            max,
+            max_ratio,
+            floor,
+        } => {
+            e.metric = format!("p{}", quantile_label(*quantile));
+            e.unit = "ms".into();
+            let ok = |ops: &[&Op]| -> Vec<Micros> {
+                let mut l: Vec<Micros> = ops
+                    .iter()
+                    .filter(|op| op.outcome == Outcome::Ok)
+                    .map(|op| op.latency_us())
+                    .collect();
+                l.sort_unstable();
+                l
+            };
+            let (c, b) = (ok(&canary), ok(&baseline));
+            e.samples = c.len() as u64;
+            e.baseline_samples = b.len() as u64;
+            if e.samples < min_samples {
+                e.detail = no_data(e.samples, min_samples, "successful canary operations");
+                return e;
+            }
+            let observed = ms(quantile_of(&c, *quantile));
+            e.canary = Some(observed);
+            let base = (e.baseline_samples >= min_samples).then(|| ms(quantile_of(&b, *quantile)));
+            e.baseline = base;
+            let relative = max_ratio.zip(base).map(|(r, b)| (b * r).max(ms(*floor)));
+            let (limit, note) = combine(max.map(ms), relative);
+            e.limit = limit;
+            e.outcome = judge(observed, limit);
+            e.detail = format!(
+                "canary {} {:.1} ms over {} successful operations{}{}",
+                e.metric,
+                observed,
+                e.samples,
+                baseline_note(
+                    base.map(|b| format!("{b:.1} ms")),
+                    e.baseline_samples,
+                    min_samples
+                ),
+                limit_note(
+                    limit.map(|l| format!("{l:.1} ms")),
+                    note,
+                    max_ratio.is_some() && base.is_none()
+                ),
+            );
+        }
+        GateKind::Metric(m) => {
+            e.metric = m.metric.clone();
+            e.detail = "no data: a metric gate is judged from scraped values".into();
+        }
+    }
+    e
+}
+
+/// Judges a metric gate: `first` was scraped when the rollout began, `now` at the end of
+/// `window`. A scrape that failed or lacked the metric is "no data".
+pub fn metric_gate(
+    gate: &Gate,
+    m: &MetricGate,
+    first: Option<f64>,
+    now: Result<f64, String>,
+    window: Window,
+) -> GateEvaluation {
+    let mut e = GateEvaluation {
+        at: window.end,
+        window_start: window.start,
+        gate: gate.name.clone(),
+        metric: m.metric.clone(),
+        canary: None,
+        baseline: first,
+        limit: None,
+        unit: "value".into(),
+        samples: 0,
+        baseline_samples: 0,
+        outcome: GateOutcome::NoData,
+        detail: String::new(),
+    };
+    let now = match now {
+        Ok(v) => v,
+        Err(why) => {
+            e.detail = format!("no data: {why}");
+            return e;
+        }
+    };
+    e.canary = Some(now);
+    e.samples = 1;
+    let rise = match (m.max_increase, first) {
+        (Some(_), None) => {
+            e.detail = format!(
+                "no data: {} was not read when the rollout began, so its rise is unknown",
+                m.metric
+            );
+            e.canary = None;
+            return e;
+        }
+        (Some(d), Some(f)) => Some(f + d),
+        (None, _) => None,
+    };
+    let (limit, _) = combine(m.max, rise);
+    e.limit = limit;
+    e.outcome = judge(now, limit);
+    e.detail = match first {
+        Some(f) => format!(
+            "{} on {} is {} ({:+} since the rollout began){}",
+            m.metric,
+            m.node,
+            number(now),
+            now - f,
+            limit
+                .map(|l| format!(", limit {}", number(l)))
+                .unwrap_or_default()
+        ),
+        None => format!(
+            "{} on {} is {}{}",
+            m.metric,
+            m.node,
+            number(now),
+            limit
+                .map(|l| format!(", limit {}", number(l)))
+                .unwrap_or_default()
+        ),
+    };
+    e
+}
+
+/// The sum of the samples of `name` whose labels include `labels`, in Prometheus' text
+/// format; an error says why there is no value.
+pub fn metric_value(
+    text: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<f64, String> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines)
+        .map_err(|e| format!("the metrics are not in Prometheus' text format ({e})"))?;
+    let mut found = None;
+    for s in scrape.samples.iter().filter(|s| s.metric == name) {
+        if !labels
+            .iter()
+            .all(|(k, v)| s.labels.get(k) == Some(v.as_str()))
+        {
+            continue;
+        }
+        let v = match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => {
+                return Err(format!(
+                    "{name} is a histogram or summary, not a single value"
+                ))
+            }
+        };
+        *found.get_or_insert(0.0) += v;
+    }
+    found.ok_or_else(|| format!("no sample of {name} in the metrics"))
+}
+
+/// What a window without enough data counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataPolicy {
+    /// A failed evaluation, as Flagger and Kayenta do.
+    Fail,
+    /// Inconclusive: the stage waits another interval with a longer window, a limited
+    /// number of times, after which no data counts as a failure.
+    Extend,
+}
+
+/// When a rollout is rolled back: failures of one gate counted over the whole rollout,
+/// in total and in a row, each against its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureLimits {
+    /// Roll back at this many failed evaluations of one gate.
+    pub cumulative: u32,
+    /// Roll back at this many failed evaluations of one gate in a row.
+    pub consecutive: u32,
+}
+
+/// The limit a gate reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    pub gate: String,
+    pub consecutive: bool,
+    pub count: u32,
+}
+
+impl Breach {
+    pub fn describe(&self) -> String {
+        if self.consecutive {
+            format!("{} failed evaluations in a row", self.count)
+        } else {
+            format!("{} failed evaluations in all", self.count)
+        }
+    }
+}
+
+/// Counts each gate's failures, in total and in a row (a pass ends a row).
+#[derive(Debug, Clone)]
+pub struct FailureCounter {
+    limits: FailureLimits,
+    counts: BTreeMap<String, (u32, u32)>,
+}
+
+impl FailureCounter {
+    pub fn new(limits: FailureLimits) -> Self {
+        FailureCounter {
+            limits,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Records one evaluation of `gate`; says which limit it reached, if one.
+    pub fn record(&mut self, gate: &str, failed: bool) -> Option<Breach> {
+        let (total, row) = self.counts.entry(gate.to_string()).or_default();
+        if !failed {
+            *row = 0;
+            return None;
+        }
+        *total += 1;
+        *row += 1;
+        if *row >= self.limits.consecutive {
+            Some(Breach {
+                gate: gate.to_string(),
+                consecutive: true,
+                count: *row,
+            })
+        } else if *total >= self.limits.cumulative {
+            Some(Breach {
+                gate: gate.to_string(),
+                consecutive: false,
+                count: *total,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// What one evaluation of every gate of a stage means for the stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conclusion {
+    /// Every gate passed.
+    Passed,
+    /// A gate failed, within the failure limits: the evaluation counts, the stage goes on.
+    Failed,
+    /// A gate had no data and may wait for more: the evaluation does not count.
+    Inconclusive,
+    /// A failure limit was reached: roll back.
+    Breached(Breach),
+}
+
+/// Folds one evaluation of every gate into the stage's next move, recording failures.
+/// `may_extend` says whether the stage may still wait for data under [`NoDataPolicy::Extend`];
+/// when it may not, no data counts as a failure (and the detail says so).
+pub fn conclude(
+    evaluations: &mut [GateEvaluation],
+    policy: NoDataPolicy,
+    may_extend: bool,
+    counter: &mut FailureCounter,
+) -> Conclusion {
+    let wait = policy == NoDataPolicy::Extend && may_extend;
+    let mut breach = None;
+    let (mut failed, mut inconclusive) = (false, false);
+    for e in evaluations.iter_mut() {
+        let is_failure = match e.outcome {
+            GateOutcome::Pass => false,
+            GateOutcome::Fail => true,
+            GateOutcome::NoData if wait => {
+                inconclusive = true;
+                e.detail.push_str("; the window is extended");
+                continue;
+            }
+            GateOutcome::NoData => {
+                e.detail.push_str("; counts as a failure");
+                true
+            }
+        };
+        failed |= is_failure;
+        if let Some(b) = counter.record(&e.gate, is_failure) {
+            breach.get_or_insert(b);
+        }
+    }
+    match (breach, failed, inconclusive) {
+        (Some(b), _, _) => Conclusion::Breached(b),
+        (None, true, _) => Conclusion::Failed,
+        (None, false, true) => Conclusion::Inconclusive,
+        (None, false, false) => Conclusion::Passed,
+    }
+}
+
+/// Integer weights that send `percent` of the traffic to the canary when `baselines`
+/// backends share the rest equally: the canary gets `round(total × percent / 100)`, each
+/// baseline an equal part of what is left. Returns (canary weight, weight of each baseline,
+/// the canary's actual share from 0 to 1).
+pub fn weights(percent: f64, baselines: usize, total: u32) -> (u32, u32, f64) {
+    let canary = ((f64::from(total) * percent / 100.0).round() as u32).min(total);
+    let each = if baselines == 0 {
+        0
+    } else {
+        ((f64::from(total - canary)) / baselines as f64).round() as u32
+    };
+    let sum = f64::from(canary) + f64::from(each) * baselines as f64;
+    let share = if sum == 0.0 {
+        0.0
+    } else {
+        f64::from(canary) / sum
+    };
+    (canary, each, share)
+}
+
+/// `limit = min(absolute, relative)` of those set; the note names where it comes from.
+fn combine(absolute: Option<f64>, relative: Option<f64>) -> (Option<f64>, &'static str) {
+    match (absolute, relative) {
+        (Some(a), Some(r)) if r < a => (Some(r), "relative to the baseline"),
+        (Some(a), _) => (Some(a), "absolute"),
+        (None, Some(r)) => (Some(r), "relative to the baseline"),
+        (None, None) => (None, ""),
+    }
+}
+
+fn judge(observed: f64, limit: Option<f64>) -> GateOutcome {
+    match limit {
+        Some(l) if observed > l => GateOutcome::Fail,
+        _ => GateOutcome::Pass,
+    }
+}
+
+fn no_data(samples: u64, min: u64, what: &str) -> String {
+    format!("no data: {samples} {what} in the window, fewer than the {min} needed")
+}
+
+fn baseline_note(value: Option<String>, samples: u64, min: u64) -> String {
+    match value {
+        Some(v) => format!("; baseline {v} over {samples}"),
+        None => format!("; baseline has {samples} operations (fewer than {min}): no comparison"),
+    }
+}
+
+fn limit_note(limit: Option<String>, source: &str, relative_skipped: bool) -> String {
+    let skipped = if relative_skipped {
+        " (relative limit not judged)"
+    } else {
+        ""
+    };
+    match limit {
+        Some(l) => format!("; limit {l} ({source}){skipped}"),
+        None => format!("; no limit applies{skipped}"),
+    }
+}
+
+/// The value at quantile `q` of sorted values (nearest rank).
+fn quantile_of(sorted: &[Micros], q: f64) -> Micros {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// `0.95` → `95`, `0.999` → `99.9`.
+fn quantile_label(q: f64) -> String {
+    let s = format!("{:.1}", q * 100.0);
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+fn ms(us: Micros) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.2} %", ratio * 100.0)
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::OpKind;
+
+    const CANARY: &str = "c";
+
+    fn baseline() -> Vec<String> {
+        vec!["b1".into(), "b2".into()]
+    }
+
+    fn who(baseline: &[String]) -> Backends<'_> {
+        Backends {
+            canary: CANARY,
+            baseline,
+        }
+    }
+
+    /// `n` operations served by `backend`, invoked 10 ms apart from `from`, each taking
+    /// `latency` µs; every `fail_every`-th one (if not 0) fails.
+    fn ops(backend: &str, from: Micros, n: u64, latency: Micros, fail_every: u64) -> Vec<Op> {
+        (0..n)
+            .map(|i| {
+                let failed = fail_every > 0 && i % fail_every == 0;
+                Op {
+                    id: i,
+                    client: 0,
+                    node: "lb".into(),
+                    kind: OpKind::Read,
+                    key: "k".into(),
+                    value: None,
+                    t_call: from + i * 10_000,
+                    t_return: from + i * 10_000 + latency,
+                    outcome: if failed {
+                        Outcome::Unknown
+                    } else {
+                        Outcome::Ok
+                    },
+                    error: failed.then(|| "status 502".into()),
+                    backend: Some(backend.into()),
+                }
+            })
+            .collect()
+    }
+
+    fn error_gate(max: Option<f64>, over: Option<f64>) -> Gate {
+        Gate {
+            name: "errors".into(),
+            kind: GateKind::ErrorRate {
+                max,
+                max_over_baseline: over,
+            },
+        }
+    }
+
+    fn whole() -> Window {
+        Window {
+            start: 0,
+            end: 100_000_000,
+        }
+    }
+
+    #[test]
+    fn error_rate_against_an_absolute_limit() {
+        // 1 in 10 fails: 10 %.
+        let h = ops(CANARY, 0, 50, 1_000, 10);
+        let b = baseline();
+        let e = history_gate(&error_gate(Some(0.05), None), &h, whole(), who(&b), 20);
+        assert_eq!(e.outcome, GateOutcome::Fail, "{e:?}");
+        assert_eq!(e.canary, Some(0.1));
+        assert_eq!(e.samples, 50);
+        let e = history_gate(&error_gate(Some(0.1), None), &h, whole(), who(&b), 20);
+        assert_eq!(e.outcome, GateOutcome::Pass, "{e:?}");
+    }
+
+    #[test]
+    fn error_rate_is_compared_with_the_baseline_over_the_same_window() {
+        // Canary 10 %, baseline 8 %: within baseline + 5 points, not within baseline + 1.
+        let mut h = ops(CANARY, 0, 50, 1_000, 10);
+        let mut b1 = ops("b1", 0, 50, 1_000, 0);
+        for op in b1.iter_mut().take(4) {
+            op.outcome = Outcome::Fail;
+        }
+        h.extend(b1);
+        // Baseline failures outside the window do not count.
+        h.extend(ops("b2", 200_000_000, 50, 1_000, 1));
+        let b = baseline();
+        let loose = history_gate(&error_gate(Some(0.5), Some(0.05)), &h, whole(), who(&b), 20);
+        assert_eq!(loose.baseline, Some(0.08), "{loose:?}");
+        assert_eq!(loose.outcome, GateOutcome::Pass, "{loose:?}");
+        let tight = history_gate(&error_gate(Some(0.5), Some(0.01)), &h, whole(), who(&b), 20);
+        assert_eq!(tight.outcome, GateOutcome::Fail, "{tight:?}");
+        let limit = tight.limit.unwrap();
+        assert!((limit - 0.09).abs() < 1e-9, "{limit}");
+        assert!(
+            tight.detail.contains("relative to the baseline"),
+            "{}",
+            tight.detail
+        );
+    }
+
+    #[test]
+    fn relative_limit_without_baseline_data_is_not_judged_and_says_so() {
+        // At 100 % the baseline serves nothing: only the absolute limit holds.
+        let h = ops(CANARY, 0, 50, 1_000, 10);
+        let b = baseline();
+        let e = history_gate(&error_gate(Some(0.2), Some(0.0)), &h, whole(), who(&b), 20);
+        assert_eq!(e.outcome, GateOutcome::Pass, "{e:?}");
+        assert_eq!((e.baseline, e.limit), (None, Some(0.2)));
+        assert!(e.detail.contains("no comparison"), "{}", e.detail);
+    }
+
+    #[test]
+    fn too_few_canary_samples_is_no_data() {
+        let mut h = ops(CANARY, 0, 5, 1_000, 1); // all failed, but only 5
+        h.extend(ops("b1", 0, 100, 1_000, 0));
+        let b = baseline();
+        let e = history_gate(&error_gate(Some(0.0), None), &h, whole(), who(&b), 10);
+        assert_eq!(e.outcome, GateOutcome::NoData, "{e:?}");
+        assert!(e.detail.contains("5 canary operations"), "{}", e.detail);
+    }
+
+    #[test]
+    fn operations_outside_the_window_or_unattributed_do_not_count() {
+        let mut h = ops(CANARY, 0, 30, 1_000, 1); // all fail, before the window
+        h.extend(ops(CANARY, 1_000_000, 30, 1_000, 0));
+        let mut unattributed = ops(CANARY, 1_000_000, 30, 1_000, 1);
+        unattributed.iter_mut().for_each(|op| op.backend = None);
+        h.extend(unattributed);
+        let b = baseline();
+        let w = Window {
+            start: 1_000_000,
+            end: 2_000_000,
+        };
+        let e = history_gate(&error_gate(Some(0.0), None), &h, w, who(&b), 10);
+        assert_eq!((e.outcome, e.samples), (GateOutcome::Pass, 30), "{e:?}");
+        // An operation still in flight at the window's end is not seen.
+        let w = Window {
+            start: 1_000_000,
+            end: 1_000_000 + 5 * 10_000 + 500,
+        };
+        let e = history_gate(&error_gate(Some(0.0), None), &h, w, who(&b), 1);
+        assert_eq!(e.samples, 5, "{e:?}");
+    }
+
+    fn latency_gate(max_ratio: f64, floor_ms: u64) -> Gate {
+        Gate {
+            name: "latency".into(),
+            kind: GateKind::Latency {
+                quantile: 0.95,
+                max: None,
+                max_ratio: Some(max_ratio),
+                floor: floor_ms * 1000,
+            },
+        }
+    }
+
+    #[test]
+    fn latency_ratio_to_the_baseline_with_a_floor() {
+        // Canary 30 ms, baseline 10 ms: 3×.
+        let mut h = ops(CANARY, 0, 40, 30_000, 0);
+        h.extend(ops("b1", 0, 40, 10_000, 0));
+        let b = baseline();
+        let e = history_gate(&latency_gate(2.0, 5), &h, whole(), who(&b), 20);
+        assert_eq!(e.metric, "p95");
+        assert_eq!((e.canary, e.baseline), (Some(30.0), Some(10.0)));
+        assert_eq!(
+            (e.outcome, e.limit),
+            (GateOutcome::Fail, Some(20.0)),
+            "{e:?}"
+        );
+        // The floor lifts the limit: 3× a fast baseline is still fast enough.
+        let e = history_gate(&latency_gate(2.0, 50), &h, whole(), who(&b), 20);
+        assert_eq!(
+            (e.outcome, e.limit),
+            (GateOutcome::Pass, Some(50.0)),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn latency_counts_only_successful_operations() {
+        // Every canary operation failed: no latency sample at all.
+        let mut h = ops(CANARY, 0, 40, 30_000, 1);
+        h.extend(ops("b1", 0, 40, 10_000, 0));
+        let b = baseline();
+        let e = history_gate(&latency_gate(2.0, 5), &h, whole(), who(&b), 20);
+        assert_eq!(e.outcome, GateOutcome::NoData, "{e:?}");
+    }
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let sorted: Vec<Micros> = (1..=100).collect();
+        assert_eq!(quantile_of(&sorted, 0.95), 95);
+        assert_eq!(quantile_of(&sorted, 1.0), 100);
+        assert_eq!(quantile_of(&[7], 0.5), 7);
+        assert_eq!(quantile_label(0.95), "95");
+        assert_eq!(quantile_label(0.999), "99.9");
+    }
+
+    fn failing(gate: &str) -> GateEvaluation {
+        GateEvaluation {
+            at: 0,
+            window_start: 0,
+            gate: gate.into(),
+            metric: "error_rate".into(),
+            canary: Some(1.0),
+            baseline: None,
+            limit: Some(0.0),
+            unit: "ratio".into(),
+            samples: 10,
+            baseline_samples: 0,
+            outcome: GateOutcome::Fail,
+            detail: String::new(),
+        }
+    }
+
+    fn with(outcome: GateOutcome, gate: &str) -> GateEvaluation {
+        GateEvaluation {
+            outcome,
+            ..failing(gate)
+        }
+    }
+
+    #[test]
+    fn consecutive_limit_counts_failures_in_a_row() {
+        let limits = FailureLimits {
+            cumulative: 10,
+            consecutive: 2,
+        };
+        let mut c = FailureCounter::new(limits);
+        // F P F: never two in a row.
+        assert_eq!(c.record("g", true), None);
+        assert_eq!(c.record("g", false), None);
+        assert_eq!(c.record("g", true), None);
+        // Another gate's failure does not extend g's row.
+        assert_eq!(c.record("h", true), None);
+        let b = c.record("g", true).expect("two in a row");
+        assert_eq!((b.consecutive, b.count), (true, 2));
+        assert!(b.describe().contains("in a row"));
+    }
+
+    #[test]
+    fn cumulative_limit_counts_failures_apart_from_rows() {
+        let limits = FailureLimits {
+            cumulative: 3,
+            consecutive: 3,
+        };
+        let mut c = FailureCounter::new(limits);
+        // F P F P F: the longest row is 1, yet the third failure in all rolls back.
+        for failed in [true, false, true, false] {
+            assert_eq!(c.record("g", failed), None);
+        }
+        let b = c.record("g", true).expect("three in all");
+        assert_eq!((b.consecutive, b.count), (false, 3));
+        assert!(b.describe().contains("in all"));
+    }
+
+    #[test]
+    fn no_data_fails_under_the_fail_policy() {
+        let limits = FailureLimits {
+            cumulative: 2,
+            consecutive: 2,
+        };
+        let mut c = FailureCounter::new(limits);
+        let mut e = vec![with(GateOutcome::NoData, "g")];
+        assert_eq!(
+            conclude(&mut e, NoDataPolicy::Fail, true, &mut c),
+            Conclusion::Failed
+        );
+        assert!(e[0].detail.ends_with("counts as a failure"));
+        let mut e = vec![with(GateOutcome::NoData, "g")];
+        let Conclusion::Breached(b) = conclude(&mut e, NoDataPolicy::Fail, true, &mut c) else {
+            panic!("two no-data windows reach the limit of 2");
+        };
+        assert_eq!(b.gate, "g");
+    }
+
+    #[test]
+    fn no_data_extends_the_window_under_the_extend_policy_until_it_may_not() {
+        let limits = FailureLimits {
+            cumulative: 1,
+            consecutive: 1,
+        };
+        let mut c = FailureCounter::new(limits);
+        let mut e = vec![with(GateOutcome::Pass, "a"), with(GateOutcome::NoData, "g")];
+        assert_eq!(
+            conclude(&mut e, NoDataPolicy::Extend, true, &mut c),
+            Conclusion::Inconclusive
+        );
+        assert!(e[1].detail.ends_with("extended"), "{e:?}");
+        // Out of extensions: no data is a failure, and with a limit of 1 a breach.
+        let mut e = vec![with(GateOutcome::NoData, "g")];
+        assert!(matches!(
+            conclude(&mut e, NoDataPolicy::Extend, false, &mut c),
+            Conclusion::Breached(_)
+        ));
+    }
+
+    #[test]
+    fn a_failure_outweighs_an_inconclusive_gate() {
+        let limits = FailureLimits {
+            cumulative: 5,
+            consecutive: 5,
+        };
+        let mut c = FailureCounter::new(limits);
+        let mut e = vec![with(GateOutcome::Fail, "a"), with(GateOutcome::NoData, "g")];
+        assert_eq!(
+            conclude(&mut e, NoDataPolicy::Extend, true, &mut c),
+            Conclusion::Failed
+        );
+        let mut e = vec![with(GateOutcome::Pass, "a"), with(GateOutcome::Pass, "g")];
+        assert_eq!(
+            conclude(&mut e, NoDataPolicy::Extend, true, &mut c),
+            Conclusion::Passed
+        );
+    }
+
+    #[test]
+    fn weights_for_three_backends() {
+        // One canary, two baselines, 200 weight points: exact percentages.
+        for (percent, canary, each) in [
+            (1.0, 2, 99),
+            (5.0, 10, 95),
+            (10.0, 20, 90),
+            (50.0, 100, 50),
+            (100.0, 200, 0),
+        ] {
+            let (c, b, share) = weights(percent, 2, 200);
+            assert_eq!((c, b), (canary, each), "{percent} %");
+            assert!(
+                (share - percent / 100.0).abs() < 1e-9,
+                "{percent} %: {share}"
+            );
+        }
+        // A coarse total rounds: 1 % of 100 over 2 baselines.
+        let (c, b, share) = weights(1.0, 2, 100);
+        assert_eq!((c, b), (1, 50));
+        assert!((share - 1.0 / 101.0).abs() < 1e-9);
+        assert_eq!(weights(0.0, 2, 200), (0, 100, 0.0));
+    }
+
+    const METRICS: &str = "\
+# HELP etcd_server_leader_changes_seen_total The number of leader changes seen.
+# TYPE etcd_server_leader_changes_seen_total counter
+etcd_server_leader_changes_seen_total 1
+# TYPE grpc_requests counter
+grpc_requests{method=\"Range\",code=\"OK\"} 10
+grpc_requests{method=\"Put\",code=\"OK\"} 5
+grpc_requests{method=\"Put\",code=\"Unavailable\"} 2
+# TYPE latency histogram
+latency_bucket{le=\"0.1\"} 3
+latency_bucket{le=\"+Inf\"} 4
+latency_sum 0.5
+latency_count 4
+";
+
+    #[test]
+    fn metric_values_are_read_and_summed_by_labels() {
+        let none = BTreeMap::new();
+        assert_eq!(
+            metric_value(METRICS, "etcd_server_leader_changes_seen_total", &none),
+            Ok(1.0)
+        );
+        assert_eq!(metric_value(METRICS, "grpc_requests", &none), Ok(17.0));
+        let put = BTreeMap::from([("method".to_string(), "Put".to_string())]);
+        assert_eq!(metric_value(METRICS, "grpc_requests", &put), Ok(7.0));
+        let err = metric_value(METRICS, "nope", &none).unwrap_err();
+        assert!(err.contains("no sample of nope"), "{err}");
+        assert!(metric_value(METRICS, "latency", &none).is_err());
+    }
+
+    fn leader_gate() -> (Gate, MetricGate) {
+        let m = MetricGate {
+            node: "n3".into(),
+            port: 2379,
+            path: "/metrics".into(),
+            metric: "leader_changes".into(),
+            labels: BTreeMap::new(),
+            max_increase: Some(0.0),
+            max: None,
+        };
+        (
+            Gate {
+                name: "no leader change".into(),
+                kind: GateKind::Metric(m.clone()),
+            },
+            m,
+        )
+    }
+
+    #[test]
+    fn metric_gate_fails_when_the_counter_rises() {
+        let (g, m) = leader_gate();
+        let e = metric_gate(&g, &m, Some(1.0), Ok(1.0), whole());
+        assert_eq!(e.outcome, GateOutcome::Pass, "{e:?}");
+        let e = metric_gate(&g, &m, Some(1.0), Ok(3.0), whole());
+        assert_eq!(
+            (e.outcome, e.limit),
+            (GateOutcome::Fail, Some(1.0)),
+            "{e:?}"
+        );
+        assert!(
+            e.detail.contains("+2 since the rollout began"),
+            "{}",
+            e.detail
+        );
+    }
+
+    #[test]
+    fn metric_gate_without_a_value_is_no_data() {
+        let (g, m) = leader_gate();
+        let e = metric_gate(&g, &m, Some(1.0), Err("connection refused".into()), whole());
+        assert_eq!(e.outcome, GateOutcome::NoData);
+        assert!(e.detail.contains("connection refused"));
+        // A rise cannot be judged without the first value.
+        let e = metric_gate(&g, &m, None, Ok(1.0), whole());
+        assert_eq!(e.outcome, GateOutcome::NoData, "{e:?}");
+    }
+}

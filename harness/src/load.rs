@@ -262,7 +262,7 @@ pub async fn read_back(
             }
             turn += 1;
             failures_in_a_row += 1;
-            if failures_in_a_row % bases.len() != 0 {
+            if !failures_in_a_row.is_multiple_of(bases.len()) {
                 continue;
             }
             if Instant::now() + READ_BACK_PAUSE >= deadline {

@@ -391,7 +391,8 @@ pub struct AnalysisSpec {
     /// Between evaluations (default 1s).
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
-    /// The history each evaluation looks back on, never before the stage began (default 3s).
+    /// The history each evaluation looks back on, never before the stage began nor into the
+    /// previous conclusive evaluation's window (default 3s).
     #[serde(default, with = "humantime_serde")]
     pub window: Option<Duration>,
     /// Conclusive evaluations a stage needs to pass (default 3).
@@ -400,7 +401,7 @@ pub struct AnalysisSpec {
     pub min_samples: Option<u64>,
     /// With fewer: `fail` (default) or `extend` the window by one interval.
     pub no_data: Option<crate::canary::NoDataPolicy>,
-    /// `extend` only: inconclusive evaluations a stage may have before no data fails (default 5).
+    /// `extend` only: inconclusive evaluations in a row before no data fails (default 5).
     pub max_extensions: Option<u32>,
     /// Roll back at this many failed evaluations of one gate over the rollout (default 3).
     pub failure_limit: Option<u32>,

@@ -753,13 +753,17 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             decision: String::new(),
         };
         let (mut conclusive, mut inconclusive) = (0u32, 0u32);
+        // Windows never reach back before the stage nor into the last conclusive window: each
+        // evaluation judges fresh operations, so one slow or failed operation is counted once,
+        // and "in a row" means in a row of independent samples.
+        let mut fresh = start;
         while conclusive < r.evaluations {
             tokio::time::sleep(r.interval).await;
             let now = ctx.now();
             // Under `extend`, each inconclusive evaluation lengthens the window by one interval.
             let len = (r.window + r.interval * inconclusive).as_micros() as Micros;
             let window = Window {
-                start: now.saturating_sub(len).max(start),
+                start: now.saturating_sub(len).max(fresh),
                 end: now,
             };
             let ops = ops_since(&ctx.history, window.start);
@@ -797,7 +801,11 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             stage.end = now;
             match conclusion {
                 Conclusion::Inconclusive => inconclusive += 1,
-                Conclusion::Passed | Conclusion::Failed => conclusive += 1,
+                Conclusion::Passed | Conclusion::Failed => {
+                    conclusive += 1;
+                    inconclusive = 0;
+                    fresh = now;
+                }
                 Conclusion::Breached(b) => {
                     let why = format!(
                         "stage {} ({percent} %): {}; {} reached the limit",

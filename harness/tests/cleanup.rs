@@ -12,6 +12,8 @@ use common::{firedrill, leftovers_of, repo, SERIAL};
 const PAUSE: &str = "harness/tests/fixtures/quick/pause.yaml";
 
 /// Starts a run of the pause scenario and returns once its procedure is under way.
+/// Every caller waits for the child it gets.
+#[allow(clippy::zombie_processes)]
 fn start_paused_run(extra: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_firedrill"))
         .args(["run", PAUSE, "--out"])

@@ -567,6 +567,7 @@ mod tests {
                     kind: OpKind::Read,
                     key: "k".into(),
                     value: None,
+                    t_intended: from + i * 10_000,
                     t_call: from + i * 10_000,
                     t_return: from + i * 10_000 + latency,
                     outcome: if failed {

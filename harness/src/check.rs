@@ -257,7 +257,7 @@ pub fn read_check(ops: &[Op]) -> ReadResult {
         .filter(|op| op.kind == OpKind::Read && op.outcome == Outcome::Ok)
     {
         result.checked += 1;
-        let acked = index.acked.get(r.key.as_str());
+        let acked = index.acked.get(&*r.key);
         let Some(value) = &r.value else {
             // Absent is stale once any write of the key was acknowledged before the read.
             let first = acked
@@ -350,12 +350,10 @@ impl<'a> WriteIndex<'a> {
         let mut acked: HashMap<&str, Vec<&Op>> = HashMap::new();
         for w in writes() {
             if let Some(value) = &w.value {
-                by_value
-                    .entry((w.key.as_str(), value.as_str()))
-                    .or_insert(w);
+                by_value.entry((&*w.key, &**value)).or_insert(w);
             }
             if w.outcome == Outcome::Ok {
-                acked.entry(w.key.as_str()).or_default().push(w);
+                acked.entry(&*w.key).or_default().push(w);
             }
         }
         let acked = acked
@@ -471,10 +469,11 @@ mod tests {
         Op {
             id,
             client: (id % 4) as u32,
-            node: format!("node{}", id % 3),
+            node: format!("node{}", id % 3).into(),
             kind,
             key: key.into(),
-            value: value.map(str::to_owned),
+            value: value.map(Box::from),
+            t_intended: t.0,
             t_call: t.0,
             t_return: t.1,
             outcome,

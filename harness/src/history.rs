@@ -3,6 +3,9 @@
 //! Times are microseconds since the run's epoch (an `Instant` taken when the run starts),
 //! so phases, steps and operations can be compared without wall-clock jumps.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Microseconds since the run epoch.
@@ -28,32 +31,47 @@ pub enum Outcome {
 }
 
 /// One operation of the load.
+///
+/// A long run holds hundreds of thousands of these, so the texts every operation repeats (its
+/// node, key, backend and error) are shared `Arc<str>`s, not a copy each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
     pub id: u64,
     pub client: u32,
     /// The node the client sent the operation to.
-    pub node: String,
+    pub node: Arc<str>,
     pub kind: OpKind,
-    pub key: String,
+    pub key: Arc<str>,
     /// For a write, the (unique) value written; for an ok read, the value seen
     /// (`None`: the key was absent).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub value: Option<String>,
+    pub value: Option<Box<str>>,
+    /// When the load's schedule meant to send it: with a rate set, operations are due at
+    /// fixed intervals whether or not a client is free, so a stall that holds every client
+    /// shows as latency of the operations it delayed (no coordinated omission).
+    pub t_intended: Micros,
     /// Just before the request was sent.
     pub t_call: Micros,
     /// Just after the response (or error) arrived.
     pub t_return: Micros,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub error: Option<String>,
+    pub error: Option<Arc<str>>,
     /// The backend that served it, when the response names one (e.g. `X-Served-By`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub backend: Option<String>,
+    pub backend: Option<Arc<str>>,
 }
 
 impl Op {
+    /// Open-loop latency, what a user arriving on schedule waited: from the intended send
+    /// time to the answer.
     pub fn latency_us(&self) -> Micros {
+        self.t_return.saturating_sub(self.t_intended)
+    }
+
+    /// Closed-loop latency, the request alone: what a tool that waits for a free client
+    /// before starting its clock reports.
+    pub fn service_us(&self) -> Micros {
         self.t_return.saturating_sub(self.t_call)
     }
 }
@@ -90,8 +108,33 @@ pub struct PhaseWindow {
 }
 
 impl PhaseWindow {
-    /// An operation belongs to the phase in which it was invoked.
+    /// An operation belongs to the phase in which it was due, so the latency a stall adds to
+    /// the operations queued behind it is charged to the phase that stalled.
     pub fn contains(&self, op: &Op) -> bool {
-        op.t_call >= self.start && op.t_call < self.end
+        op.t_intended >= self.start && op.t_intended < self.end
+    }
+}
+
+/// Shares one copy of the texts operations repeat (an error message, a backend's name) among
+/// all the operations that carry them.
+#[derive(Debug, Default)]
+pub struct TextPool {
+    texts: HashSet<Arc<str>>,
+}
+
+impl TextPool {
+    /// Distinct texts kept; texts beyond that (errors that name a varying detail) stay
+    /// unshared rather than growing the pool for ever.
+    const MAX: usize = 10_000;
+
+    /// Moves the op's repeated texts into the pool.
+    pub fn share(&mut self, op: &mut Op) {
+        for text in [&mut op.error, &mut op.backend].into_iter().flatten() {
+            if let Some(kept) = self.texts.get(&**text) {
+                *text = Arc::clone(kept);
+            } else if self.texts.len() < Self::MAX {
+                self.texts.insert(Arc::clone(text));
+            }
+        }
     }
 }

@@ -28,6 +28,10 @@ const ROOTFS_WORK_DIR: &str = "/var/tmp";
 
 /// Lines of build or command output kept for error messages.
 const TAIL_LINES: usize = 20;
+/// Terminal colour and cursor sequences in a build's output.
+static ANSI: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").expect("a valid pattern")
+});
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -524,8 +528,16 @@ async fn build_dockerfile(
     while let Some(item) = stream.next().await {
         let message = match item {
             Ok(info) => {
-                for line in info.stream.iter().flat_map(|text| text.lines()) {
+                // The engine colours a RUN's stderr; the message goes to logs and CI too.
+                let plain = info
+                    .stream
+                    .as_deref()
+                    .map(|text| ANSI.replace_all(text, ""));
+                for line in plain.iter().flat_map(|text| text.lines()) {
                     tracing::debug!(image = tag, "{line}");
+                    if line.trim().is_empty() {
+                        continue;
+                    }
                     if log.len() == TAIL_LINES {
                         log.pop_front();
                     }

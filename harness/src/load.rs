@@ -113,6 +113,8 @@ const RUN_TIME_SECS: usize = 30 * 24 * 3600;
 /// How often `stop` pulls the killswitch again: goose clears it when an attack starts, so a
 /// stop right after `start` would otherwise be lost.
 const KILLSWITCH_REPEAT: Duration = Duration::from_millis(100);
+/// How long a client idles after the killswitch before goose asks it again.
+const KILLSWITCH_IDLE: Duration = Duration::from_millis(20);
 /// Between read-back attempts of one key.
 const READ_BACK_PAUSE: Duration = Duration::from_millis(100);
 /// The pacer's longest gap between operations, so that a tiny rate cannot overflow the clock.
@@ -162,7 +164,7 @@ impl LoadRun {
         let slot = AttackSlot::take()?;
         let shared = Arc::new(Shared {
             compiled,
-            keys: profile.key_names(),
+            keys: profile.key_names().into_iter().map(Arc::from).collect(),
             profile: Arc::clone(&profile),
             targets,
             seed,
@@ -282,7 +284,7 @@ pub async fn read_back(
 /// What every user shares.
 struct Shared {
     compiled: CompiledProfile,
-    keys: Vec<String>,
+    keys: Vec<Arc<str>>,
     profile: Arc<LoadProfile>,
     targets: Vec<Target>,
     seed: u64,
@@ -293,14 +295,18 @@ struct Shared {
     pacer: Pacer,
 }
 
-/// The global rate cap: hands out send slots `1/rate` apart to whichever client asks next.
+/// The load's schedule: operations are due `1/rate` apart, and the next free client takes the
+/// next due time.
 ///
-/// goose's own `throttle_requests` waits inside `GooseUser::request`, after any timestamp the
-/// caller can take, so every operation's latency would include its queueing for the throttle.
-/// Waiting here, before `t_call`, keeps the history's times those of the request alone.
+/// The schedule does not wait for the clients (open loop): when a stall holds every client,
+/// the operations that fell due meanwhile are sent as soon as a client is free, each recording
+/// the time it was due (`t_intended`), so their queueing counts as latency instead of vanishing
+/// (coordinated omission). goose's own `throttle_requests` is not used: it waits inside
+/// `GooseUser::request`, where no timestamp of the caller's can separate the two.
 struct Pacer {
     interval: Duration,
-    next: Mutex<tokio::time::Instant>,
+    /// `None` until the first client asks, so the attack's start-up is no backlog.
+    next: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Pacer {
@@ -310,19 +316,27 @@ impl Pacer {
             interval: Duration::try_from_secs_f64(1.0 / rate)
                 .unwrap_or(LONGEST_INTERVAL)
                 .min(LONGEST_INTERVAL),
-            next: Mutex::new(tokio::time::Instant::now()),
+            next: Mutex::new(None),
         }
     }
 
-    async fn wait(&self) {
+    /// Waits for the next due time (not at all when it has passed) and returns when the
+    /// operation was due: the slot when it had passed before this client asked (the wait
+    /// since is the system's doing), else now, so the timer's own lateness (up to a
+    /// millisecond's tick) is not charged to the system.
+    async fn wait(&self) -> Instant {
+        let asked = tokio::time::Instant::now();
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-            // An idle spell earns no burst: a slot is never earlier than now.
-            let slot = (*next).max(tokio::time::Instant::now());
-            *next = slot + self.interval;
+            let slot = next.unwrap_or(asked);
+            *next = Some(slot + self.interval);
             slot
         };
+        if slot < asked {
+            return slot.into_std();
+        }
         tokio::time::sleep_until(slot).await;
+        Instant::now()
     }
 }
 
@@ -362,7 +376,7 @@ struct ClientState {
     client: u32,
     /// Index of the target the client talks to now.
     target: usize,
-    node: String,
+    node: Arc<str>,
     script: OpScript,
     writes: u64,
 }
@@ -431,7 +445,7 @@ async fn setup_client(user: &mut GooseUser, shared: &Shared) -> TransactionResul
     user.set_session_data(ClientState {
         client,
         target: index % shared.targets.len(),
-        node: target.node.clone(),
+        node: Arc::from(target.node.as_str()),
         script: OpScript::new(
             shared.seed,
             client,
@@ -445,8 +459,11 @@ async fn setup_client(user: &mut GooseUser, shared: &Shared) -> TransactionResul
 
 /// One operation: wait for a slot, send, classify, record.
 async fn run_operation(user: &mut GooseUser, shared: &Shared) {
-    shared.pacer.wait().await;
+    let due = shared.pacer.wait().await;
     if goose::is_killswitch_triggered() {
+        // goose calls this again at once until it tells the user to exit, which can take a
+        // while: without a pause the clients would spin on both cores meanwhile.
+        tokio::time::sleep(KILLSWITCH_IDLE).await;
         return;
     }
     let Some(state) = user.get_session_data_mut::<ClientState>() else {
@@ -454,15 +471,15 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         return;
     };
     let (kind, key_index) = state.script.next_op();
-    let key = shared.keys[key_index].clone();
+    let key = Arc::clone(&shared.keys[key_index]);
     let value = match kind {
         OpKind::Write => {
             state.writes += 1;
-            Some(format!("{}-{}-{}", shared.seed, state.client, state.writes))
+            Some(format!("{}-{}-{}", shared.seed, state.client, state.writes).into_boxed_str())
         }
         OpKind::Read => None,
     };
-    let (client, node) = (state.client, state.node.clone());
+    let (client, node) = (state.client, Arc::clone(&state.node));
     let request = match kind {
         OpKind::Write => &shared.compiled.write,
         OpKind::Read => &shared.compiled.read,
@@ -512,13 +529,14 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         key,
         value: match kind {
             OpKind::Write => value,
-            OpKind::Read => concluded.value,
+            OpKind::Read => concluded.value.map(String::into_boxed_str),
         },
+        t_intended: due.saturating_duration_since(shared.epoch).as_micros() as Micros,
         t_call,
         t_return,
         outcome: concluded.outcome,
-        error: concluded.error,
-        backend: concluded.backend,
+        error: concluded.error.map(Arc::from),
+        backend: concluded.backend.map(Arc::from),
     };
     if shared.sink.send(op).is_err() && !shared.sink_closed.swap(true, Ordering::Relaxed) {
         tracing::warn!(
@@ -531,7 +549,7 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         if let Some(state) = user.get_session_data_mut::<ClientState>() {
             state.target = (state.target + 1) % shared.targets.len();
             let next = &shared.targets[state.target];
-            state.node = next.node.clone();
+            state.node = Arc::from(next.node.as_str());
             let url = next.base_url.clone();
             if let Err(error) = user.set_base_url(&url) {
                 tracing::warn!("load client {client} cannot fail over to {url}: {error}");
@@ -1091,7 +1109,7 @@ mod tests {
         assert!(bad.is_empty(), "not ok on a healthy node: {bad:?}");
         assert!(ops
             .iter()
-            .all(|op| op.t_call <= op.t_return && op.node == "etcd0"));
+            .all(|op| op.t_call <= op.t_return && &*op.node == "etcd0"));
         let ids: BTreeSet<u64> = ops.iter().map(|op| op.id).collect();
         assert_eq!(ids.len(), ops.len(), "operation ids repeat");
         let written: Vec<&Op> = ops.iter().filter(|op| op.kind == OpKind::Write).collect();
@@ -1135,9 +1153,7 @@ mod tests {
         for read in ops.iter().filter(|op| op.kind == OpKind::Read) {
             if let Some(seen) = &read.value {
                 assert!(
-                    by_key
-                        .get(read.key.as_str())
-                        .is_some_and(|v| v.contains(seen.as_str())),
+                    by_key.get(&*read.key).is_some_and(|v| v.contains(&**seen)),
                     "read {read:?} saw a value never written to its key"
                 );
             }
@@ -1205,8 +1221,8 @@ mod tests {
             Duration::ZERO,
         )
         .await;
-        let down: Vec<&Op> = ops.iter().filter(|op| op.node == "down").collect();
-        let up: Vec<&Op> = ops.iter().filter(|op| op.node == "up").collect();
+        let down: Vec<&Op> = ops.iter().filter(|op| &*op.node == "down").collect();
+        let up: Vec<&Op> = ops.iter().filter(|op| &*op.node == "up").collect();
         assert!(
             down.len() >= 10 && up.len() >= 10,
             "down {} up {}",
@@ -1228,6 +1244,70 @@ mod tests {
         assert!(down.iter().all(|op| op.client % 2 == 1));
         assert!(up.iter().all(|op| op.client % 2 == 0));
         assert!(count.failures > 0 && count.failures <= down.len() as u64);
+    }
+
+    /// Coordinated omission: while a paused node holds every client, a closed-loop tool
+    /// sends nothing and so measures nothing; the operations that fell due meanwhile are
+    /// simply missing. The schedule keeps them, so the stall shows in the latencies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stall_that_holds_every_client_shows_in_the_open_loop_latency() {
+        let _turn = ONE_ATTACK.lock().await;
+        init_tracing();
+        let (etcd, base_url) = start_etcd().await;
+        let targets = vec![Target {
+            node: "etcd0".to_string(),
+            base_url,
+        }];
+        // Longer than the stall: the stalled requests wait it out instead of timing out.
+        let profile = small_profile(3, 100.0, Duration::from_secs(10));
+        let stall = Duration::from_secs(2);
+        let (ops, _count) = run_load(
+            &profile,
+            &targets,
+            Instant::now(),
+            Duration::from_secs(2),
+            async {
+                etcd.pause().await.expect("docker pause");
+                tokio::time::sleep(stall).await;
+                etcd.unpause().await.expect("docker unpause");
+            },
+            Duration::from_secs(3),
+        )
+        .await;
+        assert!(ops.iter().all(|op| op.outcome == Outcome::Ok));
+        let p99 = |f: fn(&Op) -> Micros| {
+            let mut v: Vec<Micros> = ops.iter().map(f).collect();
+            v.sort_unstable();
+            percentile(&v, 0.99)
+        };
+        let (open, closed) = (p99(Op::latency_us), p99(Op::service_us));
+        println!(
+            "{} ops; p99 open loop {} ms, closed loop {} ms",
+            ops.len(),
+            open / 1000,
+            closed / 1000
+        );
+        // About a fifth of the operations fell due during the stall and waited for its end,
+        // so the open-loop p99 is near the stall; only the few requests in flight when it
+        // began saw it from their own send time, far under 1 % of the history.
+        let stall_us = stall.as_micros() as Micros;
+        assert!(
+            open >= stall_us / 2,
+            "open-loop p99 {open} µs hides the stall"
+        );
+        assert!(
+            closed * 4 <= open,
+            "closed-loop p99 {closed} µs is expected to under-report the stall (open {open} µs)"
+        );
+        let most_behind = ops
+            .iter()
+            .map(|op| op.t_call.saturating_sub(op.t_intended))
+            .max()
+            .unwrap_or(0);
+        assert!(
+            most_behind >= stall_us / 2,
+            "the schedule never fell behind"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1333,7 +1413,10 @@ mod tests {
             .collect();
         let applied = unknown
             .iter()
-            .filter(|op| back.get(&op.key).is_some_and(|v| *v == op.value))
+            .filter(|op| {
+                back.get(&*op.key)
+                    .is_some_and(|v| v.as_deref() == op.value.as_deref())
+            })
             .count();
         println!(
             "paused etcd: {} ops, {} unknown writes ({applied} of them visible at read-back), {} failed reads",

@@ -336,10 +336,11 @@ pub(crate) mod fixtures {
                 Op {
                     id: i,
                     client: (i % 2) as u32,
-                    node: format!("kv{}", i % 3 + 1),
+                    node: format!("kv{}", i % 3 + 1).into(),
                     kind,
-                    key: format!("k-{:04}", i % 5),
-                    value: (kind == OpKind::Write).then(|| format!("c{}-w{i}", i % 2)),
+                    key: format!("k-{:04}", i % 5).into(),
+                    value: (kind == OpKind::Write).then(|| format!("c{}-w{i}", i % 2).into()),
+                    t_intended: t_call,
                     t_call,
                     t_return: t_call + if timeout { 1_000_000 } else { latency },
                     outcome: if timeout {
@@ -347,7 +348,7 @@ pub(crate) mod fixtures {
                     } else {
                         Outcome::Ok
                     },
-                    error: timeout.then(|| "timed out after 1s".to_string()),
+                    error: timeout.then(|| "timed out after 1s".into()),
                     backend: None,
                 }
             })
@@ -461,6 +462,7 @@ pub(crate) mod fixtures {
                 unknown: 2,
                 ops_per_s: 244.58,
                 goose_requests: 11_573,
+                max_behind_schedule_ms: 0.4,
             },
             nodes: ["kv1", "kv2", "kv3"]
                 .into_iter()
@@ -472,6 +474,17 @@ pub(crate) mod fixtures {
                 .collect(),
             backup: None,
             rollout: None,
+            timings: Timings {
+                cluster_create_ms: 1_210,
+                cluster_ready_ms: 1_420,
+                steady_ms: 8_000,
+                procedure_ms: 9_300,
+                recovery_ms: 8_000,
+                load_stop_ms: 40,
+                checks_ms: 310,
+                teardown_ms: 700,
+                peak_rss_mib: Some(41.5),
+            },
         }
     }
 

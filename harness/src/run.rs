@@ -16,7 +16,7 @@ use crate::check::{self, BackupWindow};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
-use crate::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow};
+use crate::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow, TextPool};
 use crate::load::{self, LoadRun, Target};
 use crate::plan::{BackupPlan, Converge, Plan};
 use crate::report;
@@ -25,7 +25,7 @@ use crate::slo;
 use crate::step::{self, LiveHistory, MarkTime, StepContext};
 use crate::summary::{
     BackupResult, CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, RecoveryResult,
-    RolloutResult, StepRecord, StepStatus, Summary, SCHEMA,
+    RolloutResult, StepRecord, StepStatus, Summary, Timings, SCHEMA,
 };
 use crate::verdict;
 
@@ -85,6 +85,7 @@ pub async fn run(
             out_dir: out_dir.clone(),
         },
     );
+    let creating = Instant::now();
     let reaped = cluster::reap_stale(docker).await?;
     if reaped.total() > 0 {
         emit(
@@ -105,6 +106,7 @@ pub async fn run(
         &out_dir.join("logs"),
     )
     .await;
+    let cluster_create_ms = creating.elapsed().as_millis() as u64;
     let cluster = match created {
         Ok(c) => c,
         Err(e) => {
@@ -168,18 +170,23 @@ pub async fn run(
                 nodes.join("\n")
             )),
         );
-    } else {
-        let t = Instant::now();
+    }
+    let tearing_down = Instant::now();
+    if !opts.keep {
         cluster.teardown().await?;
         emit(
             events,
             RunEvent::Note(format!(
                 "cluster removed in {:.1}s",
-                t.elapsed().as_secs_f64()
+                tearing_down.elapsed().as_secs_f64()
             )),
         );
     }
+    let teardown_ms = tearing_down.elapsed().as_millis() as u64;
     let (mut summary, ops) = outcome?;
+    summary.timings.cluster_create_ms = cluster_create_ms;
+    summary.timings.teardown_ms = teardown_ms;
+    summary.timings.peak_rss_mib = peak_rss_mib();
     summary.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     summary.run_id = run_id;
     report::write_all(&summary, &ops, &out_dir).map_err(|e| RunError::Artifacts {
@@ -251,6 +258,7 @@ impl Drive<'_> {
         self.cluster
             .wait_healthy(&starting, plan.ready_timeout)
             .await?;
+        let cluster_ready_ms = t.elapsed().as_millis() as u64;
         emit(
             self.events,
             RunEvent::ClusterReady {
@@ -288,7 +296,7 @@ impl Drive<'_> {
             history,
         )
         .map_err(|e| RunError::Load(e.to_string()))?;
-        let ticker = recorder.ticker(self.events.clone(), self.epoch);
+        let ticker = recorder.ticker(self.events.clone());
 
         let steady_start = self.now();
         emit(self.events, RunEvent::PhaseStarted(Phase::Steady));
@@ -347,6 +355,7 @@ impl Drive<'_> {
             interrupted = self.pause(plan.recovery).await;
         }
         let recovery_end = self.now();
+        let stopping = Instant::now();
         let goose_requests = load
             .stop()
             .await
@@ -363,7 +372,9 @@ impl Drive<'_> {
         if interrupted {
             return Err(RunError::Interrupted);
         }
+        let load_stop_ms = stopping.elapsed().as_millis() as u64;
 
+        let checking = Instant::now();
         let mut checks = Vec::new();
         let window = match &plan.backup {
             Some(_) => {
@@ -521,6 +532,15 @@ impl Drive<'_> {
             nodes,
             backup,
             rollout,
+            timings: Timings {
+                cluster_ready_ms,
+                steady_ms: (procedure_start - steady_start) / 1000,
+                procedure_ms: (recovery_start - procedure_start) / 1000,
+                recovery_ms: (recovery_end - recovery_start) / 1000,
+                load_stop_ms,
+                checks_ms: checking.elapsed().as_millis() as u64,
+                ..Timings::default()
+            },
         };
         Ok((summary, ops))
     }
@@ -550,7 +570,7 @@ impl Drive<'_> {
         let keys: Vec<String> = ops
             .iter()
             .filter(|o| o.kind == crate::history::OpKind::Write)
-            .map(|o| o.key.clone())
+            .map(|o| o.key.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -648,7 +668,25 @@ fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
             ops.len() as f64 / (span as f64 / 1e6)
         },
         goose_requests,
+        max_behind_schedule_ms: ops
+            .iter()
+            .map(|o| ms(o.t_call.saturating_sub(o.t_intended)))
+            .fold(0.0, f64::max),
     }
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), where /proc tells it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Streams operations into `history.jsonl` as they return and keeps them, readable by the
@@ -670,7 +708,9 @@ impl Recorder {
         let (count, errs, all) = (ops.clone(), errors.clone(), live.clone());
         let task = tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::new(file);
-            while let Some(op) = rx.blocking_recv() {
+            let mut texts = TextPool::default();
+            while let Some(mut op) = rx.blocking_recv() {
+                texts.share(&mut op);
                 serde_json::to_writer(&mut out, &op)?;
                 out.write_all(b"\n")?;
                 count.fetch_add(1, Ordering::Relaxed);
@@ -691,7 +731,7 @@ impl Recorder {
     }
 
     /// Reports the load's progress every few seconds.
-    fn ticker(&self, events: EventSink, epoch: Instant) -> tokio::task::JoinHandle<()> {
+    fn ticker(&self, events: EventSink) -> tokio::task::JoinHandle<()> {
         let (ops, errors) = (self.ops.clone(), self.errors.clone());
         tokio::spawn(async move {
             let mut last = (0u64, Instant::now());
@@ -700,7 +740,6 @@ impl Recorder {
                 let n = ops.load(Ordering::Relaxed);
                 let rate = (n - last.0) as f64 / last.1.elapsed().as_secs_f64();
                 last = (n, Instant::now());
-                let _ = epoch;
                 emit(
                     &events,
                     RunEvent::Load {

@@ -134,7 +134,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
 pub fn time_to_recover(ops: &[Op], from: Micros, node: Option<&str>) -> Option<Micros> {
     ops.iter()
         .filter(|op| op.outcome == Outcome::Ok && op.t_call >= from)
-        .filter(|op| node.is_none_or(|node| op.node == node))
+        .filter(|op| node.is_none_or(|node| &*op.node == node))
         .map(|op| op.t_return.saturating_sub(from))
         .min()
 }
@@ -229,10 +229,11 @@ mod tests {
         Op {
             id,
             client: (id % 4) as u32,
-            node: format!("node{}", id % 3),
+            node: format!("node{}", id % 3).into(),
             kind: OpKind::Read,
             key: "k".into(),
             value: None,
+            t_intended: t_call,
             t_call,
             t_return,
             outcome,
@@ -544,6 +545,7 @@ mod tests {
             kind: crate::history::OpKind::Read,
             key: "k".into(),
             value: None,
+            t_intended: t,
             t_call: t,
             t_return: t + 1_000,
             outcome,

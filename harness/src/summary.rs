@@ -48,6 +48,29 @@ pub struct Summary {
     /// The staged rollout, when a step ran one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutResult>,
+    /// Where the run's wall time went, and the harness's memory.
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+/// Where a run's wall time went, stage by stage, for the suite's time budget.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Reaping stale runs and creating and starting the containers.
+    pub cluster_create_ms: u64,
+    /// From the containers' start to every node passing its health check.
+    pub cluster_ready_ms: u64,
+    pub steady_ms: u64,
+    pub procedure_ms: u64,
+    pub recovery_ms: u64,
+    /// Stopping the load and waiting for the operations in flight.
+    pub load_stop_ms: u64,
+    /// Health gate, read-back, convergence and the history checks.
+    pub checks_ms: u64,
+    pub teardown_ms: u64,
+    /// The harness process's peak resident memory so far (Linux `VmHWM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +221,10 @@ pub struct LoadStats {
     pub ops_per_s: f64,
     /// Requests goose itself counted: a cross-check of the history.
     pub goose_requests: u64,
+    /// How far the load fell behind its schedule at worst (an operation sent this long after
+    /// it was due, because every client was busy); that wait counts in the latencies.
+    #[serde(default)]
+    pub max_behind_schedule_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

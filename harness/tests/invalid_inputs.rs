@@ -3,12 +3,14 @@
 //! has one) and says what to do, without a panic and without starting anything. The messages
 //! themselves are insta snapshots, so a change of wording is reviewed like code.
 //!
-//! Environment problems (no Docker daemon, a published port already taken) are not the
-//! user's files: they stop a run with exit code 3, and leave nothing behind.
+//! Environment problems (no Docker daemon, a published port already taken, an image that
+//! cannot be built, debootstrap missing, not root) are not the user's files: they stop a run
+//! with exit code 3, and leave nothing behind.
 
 mod common;
 
 use std::net::TcpListener;
+use std::process::Command;
 
 use common::{firedrill, firedrill_pid, leftovers_of, repo, Output};
 
@@ -307,4 +309,95 @@ fn a_published_port_already_taken_is_an_infrastructure_error() {
     );
     insta::assert_snapshot!(format!("$ firedrill run {path}\n{}", relative(&out.stderr)));
     assert_eq!(leftovers_of(pid), "", "objects left on the Docker daemon");
+}
+
+/// An image whose recipe fails to build: exit code 3 naming the tag and showing the build's
+/// own output, with no container started and no image left under that tag.
+#[test]
+fn an_image_that_cannot_be_built_is_an_infrastructure_error() {
+    let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The Dockerfile builds FROM the bundled base image.
+    let base = firedrill(&["images", "build"]);
+    assert_eq!(base.code, 0, "{}", base.stderr);
+    let out_dir = tempfile::tempdir().expect("temporary directory");
+    let path = fixture("environment/unbuildable.yaml");
+    let (out, pid) = firedrill_pid(
+        &[
+            "run",
+            &path,
+            "--out",
+            out_dir.path().to_str().expect("UTF-8 path"),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    for expected in [
+        "firedrill-test/unbuildable:1",
+        "release tarball not found",
+        "7",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "says `{expected}`: {}",
+            out.stderr
+        );
+    }
+    let image = Command::new("docker")
+        .args(["image", "inspect", "firedrill-test/unbuildable:1"])
+        .output()
+        .expect("docker runs");
+    assert!(!image.status.success(), "a failed build left an image");
+    assert_eq!(leftovers_of(pid), "", "objects left on the Docker daemon");
+}
+
+/// debootstrap missing (hidden here by an empty /usr/sbin in a mount namespace of the
+/// test's own): exit code 3 saying which image needs it and how to install it.
+#[test]
+fn debootstrap_missing_is_an_infrastructure_error() {
+    let recipes = fixture("environment/rootfs-recipes.yaml");
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c"])
+        .arg(r#"mount -t tmpfs tmpfs /usr/sbin && exec "$0" images build --recipes "$1""#)
+        .arg(env!("CARGO_BIN_EXE_firedrill"))
+        .arg(&recipes)
+        .current_dir(repo())
+        .env("PATH", "/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("unshare runs (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    insta::assert_snapshot!(format!(
+        "$ firedrill images build --recipes {recipes}   # debootstrap not installed\n{}",
+        relative(&stderr)
+    ));
+}
+
+/// Not root, with access to the Docker engine (the socket's group): building a base image
+/// with debootstrap needs root, and the message says so before anything is unpacked.
+#[test]
+fn debootstrap_without_root_is_an_infrastructure_error() {
+    let socket_group = std::fs::metadata("/var/run/docker.sock")
+        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+        .expect("the Docker socket");
+    let recipes = fixture("environment/rootfs-recipes.yaml");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534"])
+        .arg(format!("--groups={socket_group}"))
+        .arg(env!("CARGO_BIN_EXE_firedrill"))
+        .args(["images", "build", "--recipes", &recipes])
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .env("HOME", "/tmp")
+        .output()
+        .expect("setpriv runs (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    insta::assert_snapshot!(format!(
+        "$ setpriv --reuid=65534 … firedrill images build --recipes {recipes}\n{}",
+        relative(&stderr)
+    ));
 }

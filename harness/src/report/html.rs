@@ -1605,20 +1605,22 @@ mod tests {
     use super::*;
     use crate::history::{OpKind, Outcome};
     use crate::report::fixtures;
+    use std::sync::Arc;
 
     fn op(t_call: Micros, latency: Micros, outcome: Outcome, backend: Option<&str>) -> Op {
         Op {
             id: t_call,
             client: 0,
-            node: "kv1".to_string(),
+            node: "kv1".into(),
             kind: OpKind::Read,
-            key: "k".to_string(),
+            key: "k".into(),
             value: None,
+            t_intended: t_call,
             t_call,
             t_return: t_call + latency,
             outcome,
             error: None,
-            backend: backend.map(str::to_string),
+            backend: backend.map(Arc::from),
         }
     }
 
@@ -1820,7 +1822,7 @@ mod tests {
         for (i, op) in ops.iter_mut().enumerate() {
             // One canary op a second for 10 s: stable serves more.
             let canary = i % 2 == 0 && i < 20;
-            op.backend = Some(if canary { "canary" } else { "stable" }.to_string());
+            op.backend = Some(if canary { "canary" } else { "stable" }.into());
         }
         let page = render(&fixtures::passing(), &ops);
         let errors = svg(&page, "Error rate (%)");

@@ -38,13 +38,16 @@ fn main() {
         .output()
         .expect("firedrill runs");
     let wall = starting.elapsed();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "the main job failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    if run.status.code() != Some(0) {
+        let kept = out.keep();
+        panic!(
+            "the main job failed ({}); its reports are kept in {}:\n{}\n{}",
+            run.status,
+            kept.display(),
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
 
     let mut summaries: Vec<Summary> = std::fs::read_dir(out.path())
         .expect("the reports directory")

@@ -486,21 +486,8 @@ impl Cluster {
         image: Option<&str>,
         env: &[(String, String)],
     ) -> Result<(), ClusterError> {
-        let node = self.node(name)?;
-        if node.created {
-            self.docker
-                .remove_container(
-                    &node.container,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        ..Default::default()
-                    }),
-                )
-                .await
-                .map_err(docker_err(format!("remove the old container of {name}")))?;
-        }
+        self.remove_container_of(name).await?;
         if let Some(n) = self.nodes.lock().expect("node table").get_mut(name) {
-            n.created = false;
             if let Some(image) = image {
                 n.image = image.to_string();
             }
@@ -512,6 +499,21 @@ impl Cluster {
     /// Removes a node's container and the named volumes given, as when a machine is lost
     /// for good. Starting the node again creates it afresh.
     pub async fn destroy(&self, name: &str, volumes: &[String]) -> Result<(), ClusterError> {
+        self.remove_container_of(name).await?;
+        for v in volumes {
+            self.docker
+                .remove_volume(
+                    &self.volume_name(v),
+                    Some(RemoveVolumeOptions { force: true }),
+                )
+                .await
+                .map_err(docker_err(format!("remove volume {v} of {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the node's container, if it has one; the next start creates it afresh.
+    async fn remove_container_of(&self, name: &str) -> Result<(), ClusterError> {
         let node = self.node(name)?;
         if node.created {
             self.docker
@@ -527,15 +529,6 @@ impl Cluster {
         }
         if let Some(n) = self.nodes.lock().expect("node table").get_mut(name) {
             n.created = false;
-        }
-        for v in volumes {
-            self.docker
-                .remove_volume(
-                    &self.volume_name(v),
-                    Some(RemoveVolumeOptions { force: true }),
-                )
-                .await
-                .map_err(docker_err(format!("remove volume {v} of {name}")))?;
         }
         Ok(())
     }

@@ -456,7 +456,7 @@ mod tests {
             .environment
             .iter()
             .any(|(k, v)| k == "ETCDCTL_API" && v == "3"));
-        assert_eq!(e1.healthcheck.as_ref().unwrap().test[0], "etcdctl");
+        assert_eq!(e1.healthcheck.as_ref().unwrap().test[0], "curl");
         assert_eq!(
             e1.mounts[0].source,
             MountSource::Volume("etcd1-data".into())

@@ -405,6 +405,7 @@ pub(crate) mod fixtures {
             description:
                 "Upgrade every member from 1.4 to 1.5, one at a time, without losing a write."
                     .to_string(),
+            runbook: Some("https://wiki.example.org/runbooks/kv-rolling-upgrade".to_string()),
             file: "scenarios/rolling-upgrade.yaml".to_string(),
             run_id: "20250314T092653Z-7f3a".to_string(),
             seed: 42,

@@ -511,6 +511,7 @@ impl Drive<'_> {
             schema: SCHEMA.to_string(),
             scenario: plan.name.clone(),
             description: plan.description.clone(),
+            runbook: plan.runbook.clone(),
             file: plan.file.display().to_string(),
             run_id: String::new(),
             seed: self.seed,

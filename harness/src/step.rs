@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::canary::{self, Backends, Conclusion, FailureCounter, GateKind, MetricGate, Window};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ExecOutput};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::{Faults, Partition};
 use crate::history::{Micros, Op};
@@ -443,14 +443,23 @@ pub fn describe(a: &Action) -> String {
     }
 }
 
+impl From<ExecOutput> for StepOutput {
+    fn from(o: ExecOutput) -> StepOutput {
+        StepOutput {
+            exit_code: Some(o.exit_code),
+            stdout: o.stdout,
+            stderr: o.stderr,
+            ..StepOutput::default()
+        }
+    }
+}
+
 async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Attempt {
     let mut output = StepOutput::default();
     let result: Result<(), String> = match action {
         Action::Exec { node, command } => match ctx.cluster.exec(node, command, limit).await {
             Ok(o) => {
-                output.exit_code = Some(o.exit_code);
-                output.stdout = o.stdout;
-                output.stderr = o.stderr;
+                output = o.into();
                 Ok(())
             }
             Err(e) => Err(e.to_string()),
@@ -466,9 +475,7 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
                 .await
             {
                 Ok(o) => {
-                    output.exit_code = Some(o.exit_code);
-                    output.stdout = o.stdout;
-                    output.stderr = o.stderr;
+                    output = o.into();
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),

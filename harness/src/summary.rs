@@ -21,6 +21,9 @@ pub struct Summary {
     pub schema: String,
     pub scenario: String,
     pub description: String,
+    /// Where the runbook this scenario drills lives (the scenario's `runbook:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
     /// The scenario file, as given on the command line.
     pub file: String,
     pub run_id: String,

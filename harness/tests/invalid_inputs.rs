@@ -9,7 +9,9 @@
 
 mod common;
 
+use std::fs::Permissions;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use common::{firedrill, firedrill_pid, leftovers_of, repo, Output};
@@ -383,12 +385,20 @@ fn debootstrap_without_root_is_an_infrastructure_error() {
         .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
         .expect("the Docker socket");
     let recipes = fixture("environment/rootfs-recipes.yaml");
+    // The checkout may sit where that user cannot go: copy what it needs somewhere it can.
+    let open_dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::set_permissions(open_dir.path(), Permissions::from_mode(0o755))
+        .expect("chmod the temporary directory");
+    let binary = open_dir.path().join("firedrill");
+    std::fs::copy(env!("CARGO_BIN_EXE_firedrill"), &binary).expect("copy the binary");
+    std::fs::copy(repo().join(&recipes), open_dir.path().join("recipes.yaml"))
+        .expect("copy the recipes");
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534"])
         .arg(format!("--groups={socket_group}"))
-        .arg(env!("CARGO_BIN_EXE_firedrill"))
-        .args(["images", "build", "--recipes", &recipes])
-        .current_dir(repo())
+        .arg(&binary)
+        .args(["images", "build", "--recipes", "recipes.yaml"])
+        .current_dir(open_dir.path())
         .env("NO_COLOR", "1")
         .env("HOME", "/tmp")
         .output()

@@ -136,6 +136,13 @@ fn header(out: &mut String, s: &Summary) {
         out.push_str(&format!("<p>{}</p>\n", esc(s.description.trim())));
     }
     out.push_str("<dl class=\"meta\">\n");
+    // As text, not a link: the page makes no reference outside itself.
+    if let Some(runbook) = &s.runbook {
+        out.push_str(&format!(
+            "<div><dt>Runbook</dt><dd>{}</dd></div>\n",
+            esc(runbook.trim())
+        ));
+    }
     for (term, value) in [
         ("Scenario file", format!("<code>{}</code>", esc(&s.file))),
         ("Seed", format!("<code>{}</code>", s.seed)),

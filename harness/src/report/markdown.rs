@@ -57,6 +57,9 @@ fn header(out: &mut String, s: &Summary) {
     if !s.description.trim().is_empty() {
         out.push_str(&format!("{}\n\n", s.description.trim()));
     }
+    if let Some(runbook) = &s.runbook {
+        out.push_str(&format!("- **Runbook:** <{}>\n", runbook.trim()));
+    }
     out.push_str(&format!("- **Scenario file:** {}\n", code(&s.file)));
     out.push_str(&format!("- **Seed:** {}\n", code(&s.seed.to_string())));
     out.push_str(&format!("- **Run id:** {}\n", code(&s.run_id)));

@@ -3,7 +3,8 @@
 //!
 //! The history is what the verdicts rest on, so its rules come first:
 //! - one monotonic clock: `t_call` just before the request is sent, `t_return` just after the
-//!   reply's body was read (a read needs the body);
+//!   reply's body was read (a read needs the body), and `t_intended` when the schedule meant
+//!   to send it, so latency is measured open loop (see `Pacer`);
 //! - every write carries a value unique in the run (`{seed}-{client}-{seq}`);
 //! - a request that was never sent (connection refused) failed; one that may have reached the
 //!   server without an answer (timeout, reset, error status) is unknown for a write and failed

@@ -7,24 +7,15 @@
 use std::time::{Duration, Instant};
 
 use firedrill::cluster::{self, Cluster};
-use firedrill::compose::Compose;
 
 mod support;
 
 #[tokio::main]
 async fn main() {
     let rounds = support::rounds(7);
-    let root = support::repo_root();
-    let compose = Compose::load(&root.join("compose/etcd-3.yaml"))
-        .unwrap_or_else(|d| panic!("compose/etcd-3.yaml: {d:?}"));
+    let (compose, members) = support::bundled_cluster();
     let docker = cluster::connect().await.expect("a Docker engine");
     let logs = tempfile::tempdir().expect("a temporary directory");
-    let members: Vec<String> = compose
-        .services
-        .iter()
-        .filter(|s| s.starts_with_cluster())
-        .map(|s| s.name.clone())
-        .collect();
 
     let (mut create, mut healthy, mut teardown) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {

@@ -16,10 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use firedrill::cluster::{self, Cluster};
-use firedrill::compose::Compose;
 use firedrill::history::{Micros, Op, Outcome};
-use firedrill::load::{LoadRun, Target};
-use firedrill::loadprofile::{HttpMethod, LoadProfile};
+use firedrill::load::{reqwest_method, LoadRun, Target};
+use firedrill::loadprofile::LoadProfile;
 
 mod support;
 
@@ -40,15 +39,13 @@ async fn main() {
     let oha = oha_binary();
     let root = support::repo_root();
 
-    let compose = Compose::load(&root.join("compose/etcd-3.yaml"))
-        .unwrap_or_else(|d| panic!("compose/etcd-3.yaml: {d:?}"));
+    let (compose, members) = support::bundled_cluster();
     let docker = cluster::connect().await.expect("a Docker engine");
     let logs = tempfile::tempdir().expect("a temporary directory");
     let run_id = format!("fidelity{:04x}", rand::random::<u16>());
     let c = Cluster::create(&docker, &compose, &run_id, false, logs.path())
         .await
         .expect("the cluster starts");
-    let members: Vec<String> = ["etcd1", "etcd2", "etcd3"].map(String::from).to_vec();
     c.wait_healthy(&members, Duration::from_secs(60))
         .await
         .expect("the members become healthy");
@@ -61,10 +58,14 @@ async fn main() {
     profile.read_ratio = 1.0;
     profile.keys.count = 1;
     profile.failover = false;
-    let port = c.host_port("etcd1", profile.port).expect("etcd1's port");
+    // Both tools load the first member.
+    let node = &members[0];
+    let port = c
+        .host_port(node, profile.port)
+        .expect("the member's client port");
     let base_url = format!("http://127.0.0.1:{port}");
     let target = Target {
-        node: "etcd1".into(),
+        node: node.clone(),
         base_url: base_url.clone(),
     };
     let request = profile
@@ -81,7 +82,7 @@ async fn main() {
         "-z".into(),
         format!("{secs}s"),
         "-m".into(),
-        method(request.method).into(),
+        reqwest_method(request.method).as_str().into(),
     ];
     if let Some(body) = &request.body {
         oha_args.extend(["-d".into(), body.clone()]);
@@ -257,17 +258,6 @@ fn percentiles(ops: &[Op], latency: fn(&Op) -> Micros) -> (f64, f64) {
     v.sort_unstable();
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
     (at(0.5), at(0.99))
-}
-
-fn method(m: HttpMethod) -> &'static str {
-    match m {
-        HttpMethod::Get => "GET",
-        HttpMethod::Head => "HEAD",
-        HttpMethod::Post => "POST",
-        HttpMethod::Put => "PUT",
-        HttpMethod::Patch => "PATCH",
-        HttpMethod::Delete => "DELETE",
-    }
 }
 
 /// oha from `OHA`, PATH, or a one-time `cargo install` under target/.

@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use firedrill::history::Phase;
 use firedrill::summary::Summary;
 
 mod support;
@@ -70,12 +71,18 @@ fn main() {
     let mut totals = [0u64; 9];
     for s in &summaries {
         let t = &s.timings;
+        let phase = |p: Phase| {
+            s.phases
+                .iter()
+                .find(|r| r.phase == p)
+                .map_or(0, |r| (r.end - r.start) / 1000)
+        };
         let stages = [
             t.cluster_create_ms,
             t.cluster_ready_ms,
-            t.steady_ms,
-            t.procedure_ms,
-            t.recovery_ms,
+            phase(Phase::Steady),
+            phase(Phase::Procedure),
+            phase(Phase::Recovery),
             t.load_stop_ms,
             t.checks_ms,
             t.teardown_ms,

@@ -765,7 +765,8 @@ fn goose_method(method: HttpMethod) -> GooseMethod {
     }
 }
 
-fn reqwest_method(method: HttpMethod) -> reqwest::Method {
+/// The profile's method as the HTTP client names it.
+pub fn reqwest_method(method: HttpMethod) -> reqwest::Method {
     match method {
         HttpMethod::Get => reqwest::Method::GET,
         HttpMethod::Head => reqwest::Method::HEAD,

@@ -478,9 +478,6 @@ pub(crate) mod fixtures {
             timings: Timings {
                 cluster_create_ms: 1_210,
                 cluster_ready_ms: 1_420,
-                steady_ms: 8_000,
-                procedure_ms: 9_300,
-                recovery_ms: 8_000,
                 load_stop_ms: 40,
                 checks_ms: 310,
                 teardown_ms: 700,

@@ -535,9 +535,6 @@ impl Drive<'_> {
             rollout,
             timings: Timings {
                 cluster_ready_ms,
-                steady_ms: (procedure_start - steady_start) / 1000,
-                procedure_ms: (recovery_start - procedure_start) / 1000,
-                recovery_ms: (recovery_end - recovery_start) / 1000,
                 load_stop_ms,
                 checks_ms: checking.elapsed().as_millis() as u64,
                 ..Timings::default()

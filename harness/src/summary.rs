@@ -56,16 +56,14 @@ pub struct Summary {
     pub timings: Timings,
 }
 
-/// Where a run's wall time went, stage by stage, for the suite's time budget.
+/// Where a run's wall time went outside its phases (those are in `phases`), for the
+/// suite's time budget.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     /// Reaping stale runs and creating and starting the containers.
     pub cluster_create_ms: u64,
     /// From the containers' start to every node passing its health check.
     pub cluster_ready_ms: u64,
-    pub steady_ms: u64,
-    pub procedure_ms: u64,
-    pub recovery_ms: u64,
     /// Stopping the load and waiting for the operations in flight.
     pub load_stop_ms: u64,
     /// Health gate, read-back, convergence and the history checks.

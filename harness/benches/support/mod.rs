@@ -7,12 +7,27 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use firedrill::compose::Compose;
+
 /// The repository root (the benches run from the crate's directory).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the crate lives in the workspace")
         .to_path_buf()
+}
+
+/// The bundled topology, and the members that start with it.
+pub fn bundled_cluster() -> (Compose, Vec<String>) {
+    let path = repo_root().join("compose/etcd-3.yaml");
+    let compose = Compose::load(&path).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+    let members = compose
+        .services
+        .iter()
+        .filter(|s| s.starts_with_cluster())
+        .map(|s| s.name.clone())
+        .collect();
+    (compose, members)
 }
 
 /// Rounds to repeat a measurement: `FIREDRILL_BENCH_ROUNDS`, or `default`.

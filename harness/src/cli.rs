@@ -9,24 +9,12 @@ use tokio::sync::watch;
 
 use crate::cluster;
 use crate::images::{self, Recipes};
-use crate::plan::Plan;
+use firedrill_spec::plan::Plan;
 use crate::run::{self, RunError, RunOptions};
-use crate::summary::Verdict;
-use crate::yaml::Diagnostic;
+use firedrill_types::summary::Verdict;
+use firedrill_spec::yaml::Diagnostic;
 
-/// Exit codes, stable and documented in the README.
-pub mod exit {
-    /// Every verdict passed.
-    pub const PASS: u8 = 0;
-    /// A verdict failed (a step, an SLO, lost writes, bad reads, a check).
-    pub const VERDICT_FAILED: u8 = 1;
-    /// Invalid input: nothing was started.
-    pub const INVALID_INPUT: u8 = 2;
-    /// Infrastructure: no Docker daemon, an image that cannot be built, a port in use…
-    pub const INFRASTRUCTURE: u8 = 3;
-    /// Interrupted by Ctrl-C or SIGTERM (after cleaning up).
-    pub const INTERRUPTED: u8 = 130;
-}
+pub use firedrill_types::exit;
 
 #[derive(Parser)]
 #[command(

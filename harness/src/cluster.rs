@@ -26,8 +26,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
-use crate::compose::{Compose, MountSource, Service};
-use crate::plan::ContainerOp;
+use firedrill_spec::compose::{Compose, MountSource, Service};
+use firedrill_spec::plan::ContainerOp;
 
 pub const LABEL_MANAGED: &str = "firedrill.managed";
 pub const LABEL_RUN: &str = "firedrill.run";

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::events::RunEvent;
-use crate::summary::{StepStatus, Verdict};
+use firedrill_types::summary::{StepStatus, Verdict};
 
 /// Prints events until the sender side closes.
 pub async fn print_events(mut events: tokio::sync::mpsc::UnboundedReceiver<RunEvent>) {
@@ -166,7 +166,7 @@ fn render(e: RunEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Phase;
+    use firedrill_types::history::Phase;
 
     #[test]
     fn the_live_line_follows_phase_step_and_load() {

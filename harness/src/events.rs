@@ -1,42 +1,7 @@
-//! What a run reports as it goes. The runner emits events; the console (and any other
-//! live view) subscribes. Nothing here reaches back into the runner.
+//! The channel a run's events travel on: the runner emits [`RunEvent`]s, the console (and
+//! any other live view) subscribes. Nothing here reaches back into the runner.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use crate::history::Phase;
-use crate::summary::{StepRecord, Verdict};
-
-#[derive(Debug, Clone)]
-pub enum RunEvent {
-    Started {
-        scenario: String,
-        run_id: String,
-        seed: u64,
-        out_dir: PathBuf,
-    },
-    Note(String),
-    ClusterReady {
-        nodes: Vec<String>,
-        took: Duration,
-    },
-    PhaseStarted(Phase),
-    StepStarted {
-        id: String,
-        name: String,
-    },
-    StepFinished(Box<StepRecord>),
-    Load {
-        ops: u64,
-        errors: u64,
-        ops_per_s: f64,
-    },
-    Finished {
-        verdict: Verdict,
-        reasons: Vec<String>,
-        out_dir: PathBuf,
-    },
-}
+pub use firedrill_types::events::RunEvent;
 
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<RunEvent>;
 

@@ -1,28 +1,20 @@
-//! firedrill: proves operator runbooks work.
+//! firedrill's runtime and command line: builds the images, starts the cluster, drives the
+//! load, the steps and the faults, and returns what happened.
 //!
-//! Data flows one way: a scenario file ([`scenario`]) is checked into a [`plan`]; a [`run`]
-//! drives the [`cluster`], the [`load`] and the [`step`]s and emits [`events`]; the
-//! [`history`] and step records are judged ([`slo`], [`check`], [`verdict`]) into a
-//! [`summary`], which the reporters ([`report`], [`console`]) render.
+//! The flow is one way and each stage is its own crate (docs/architecture.md):
+//! `firedrill-spec` reads the files into a plan; this crate runs the plan and records the
+//! run's facts; `firedrill-judge` turns the facts into a summary; `firedrill-report`
+//! renders it. `firedrill-types` is the contract they share (history, summary, events).
 
-pub mod canary;
-pub mod check;
 pub mod cli;
 pub mod cluster;
-pub mod compose;
-pub mod console;
-pub mod events;
-pub mod fault;
-pub mod history;
+mod console;
+mod events;
+mod fault;
 pub mod images;
 pub mod load;
-pub mod loadprofile;
-pub mod plan;
-pub mod report;
-pub mod run;
-pub mod scenario;
-pub mod slo;
-pub mod step;
-pub mod summary;
-pub mod verdict;
-pub mod yaml;
+mod run;
+mod step;
+
+pub use firedrill_spec::plan::Plan;
+pub use firedrill_types::{history, summary};

@@ -26,8 +26,8 @@ use rand::{Rng as _, SeedableRng as _};
 use reqwest::Url;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::history::{Micros, Op, OpKind, Outcome};
-use crate::loadprofile::{CompiledProfile, HttpMethod, LoadProfile, RenderedRequest};
+use firedrill_types::history::{Micros, Op, OpKind, Outcome};
+use firedrill_spec::loadprofile::{CompiledProfile, HttpMethod, LoadProfile, RenderedRequest};
 
 /// One node the load sends requests to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -474,7 +474,7 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
     let (kind, key_index) = state.script.next_op();
     let key = Arc::clone(&shared.keys[key_index]);
     let value = match kind {
-        OpKind::Write => {
+        OpKind::Write | OpKind::Cas => {
             state.writes += 1;
             Some(format!("{}-{}-{}", shared.seed, state.client, state.writes).into_boxed_str())
         }
@@ -484,6 +484,7 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
     let request = match kind {
         OpKind::Write => &shared.compiled.write,
         OpKind::Read => &shared.compiled.read,
+        OpKind::Cas => unreachable!("the op script yields no cas until profiles have a cas request"),
     };
     let rendered = request.render(&key, value.as_deref().unwrap_or(""));
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -529,9 +530,10 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         kind,
         key,
         value: match kind {
-            OpKind::Write => value,
+            OpKind::Write | OpKind::Cas => value,
             OpKind::Read => concluded.value.map(String::into_boxed_str),
         },
+        expected: None,
         t_intended: due.saturating_duration_since(shared.epoch).as_micros() as Micros,
         t_call,
         t_return,
@@ -577,7 +579,7 @@ struct Concluded {
 /// write may have been applied; a read changed nothing, so it simply failed.
 fn after_sending(kind: OpKind) -> Outcome {
     match kind {
-        OpKind::Write => Outcome::Unknown,
+        OpKind::Write | OpKind::Cas => Outcome::Unknown,
         OpKind::Read => Outcome::Fail,
     }
 }
@@ -643,7 +645,7 @@ async fn conclude(
         );
     }
     match kind {
-        OpKind::Write => Concluded {
+        OpKind::Write | OpKind::Cas => Concluded {
             outcome: Outcome::Ok,
             value: None,
             error: None,
@@ -751,6 +753,7 @@ fn kind_name(kind: OpKind) -> &'static str {
     match kind {
         OpKind::Read => "read",
         OpKind::Write => "write",
+        OpKind::Cas => "cas",
     }
 }
 
@@ -941,6 +944,7 @@ mod tests {
         let rendered = match kind {
             OpKind::Write => compiled.write.render("k", "v"),
             OpKind::Read => compiled.read.render("k", ""),
+            OpKind::Cas => unreachable!("no cas request in the test profile"),
         };
         let url = base.join(&rendered.path).expect("url");
         let request = client.request(reqwest_method(rendered.method), url);
@@ -1365,7 +1369,7 @@ mod tests {
         );
         for op in &frozen {
             let expected = match op.kind {
-                OpKind::Write => Outcome::Unknown,
+                OpKind::Write | OpKind::Cas => Outcome::Unknown,
                 OpKind::Read => Outcome::Fail,
             };
             assert_eq!(op.outcome, expected, "{op:?}");

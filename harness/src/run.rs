@@ -12,22 +12,21 @@ use bollard::Docker;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::check::{self, BackupWindow};
+use firedrill_judge::check::{self, BackupWindow};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
-use crate::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow, TextPool};
+use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow, TextPool};
 use crate::load::{self, LoadRun, Target};
-use crate::plan::{BackupPlan, Converge, Plan};
-use crate::report;
-use crate::scenario::Mark;
-use crate::slo;
+use firedrill_spec::plan::{BackupPlan, Converge, Plan};
+use firedrill_spec::scenario::Mark;
+use firedrill_judge::slo;
 use crate::step::{self, LiveHistory, MarkTime, StepContext};
-use crate::summary::{
+use firedrill_types::summary::{
     BackupResult, CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, RecoveryResult,
     RolloutResult, StepRecord, StepStatus, Summary, Timings, SCHEMA,
 };
-use crate::verdict;
+use firedrill_judge::verdict;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -189,7 +188,7 @@ pub async fn run(
     summary.timings.peak_rss_mib = peak_rss_mib();
     summary.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     summary.run_id = run_id;
-    report::write_all(&summary, &ops, &out_dir).map_err(|e| RunError::Artifacts {
+    firedrill_report::write_all(&summary, &ops, &out_dir).map_err(|e| RunError::Artifacts {
         path: out_dir.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
@@ -567,7 +566,7 @@ impl Drive<'_> {
         });
         let keys: Vec<String> = ops
             .iter()
-            .filter(|o| o.kind == crate::history::OpKind::Write)
+            .filter(|o| o.kind == firedrill_types::history::OpKind::Write)
             .map(|o| o.key.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -655,8 +654,8 @@ fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
     let count = |f: &dyn Fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count() as u64;
     LoadStats {
         ops: ops.len() as u64,
-        reads: count(&|o| o.kind == crate::history::OpKind::Read),
-        writes: count(&|o| o.kind == crate::history::OpKind::Write),
+        reads: count(&|o| o.kind == firedrill_types::history::OpKind::Read),
+        writes: count(&|o| o.kind == firedrill_types::history::OpKind::Write),
         ok: count(&|o| o.outcome == Outcome::Ok),
         fail: count(&|o| o.outcome == Outcome::Fail),
         unknown: count(&|o| o.outcome == Outcome::Unknown),

@@ -6,16 +6,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::canary::{self, Backends, Conclusion, FailureCounter, GateKind, MetricGate, Window};
+use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
+use firedrill_spec::gate::{GateKind, MetricGate};
 use crate::cluster::{Cluster, ExecOutput};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::{Faults, Partition};
-use crate::history::{Micros, Op};
-use crate::plan::{
+use firedrill_types::history::{Micros, Op};
+use firedrill_spec::plan::{
     substitute, Action, Capture, Expectation, PartitionPlan, PlannedStep, RolloutPlan,
 };
-use crate::scenario::Mark;
-use crate::summary::{
+use firedrill_spec::scenario::Mark;
+use firedrill_types::summary::{
     GateOutcome, KillSwitchResult, RolloutOutcome, RolloutResult, StageResult, StepOutput,
     StepRecord, StepStatus,
 };

@@ -7,14 +7,14 @@
 //! The page is self-contained: CSS and SVG inline, no script, no font or image fetched, so it
 //! reads the same offline years later. Every string that comes from the run is escaped.
 
-use crate::history::{Micros, Op};
-use crate::summary::{
+use firedrill_types::history::{Micros, Op};
+use firedrill_types::summary::{
     BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
     ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary,
     Verdict,
 };
 
-use super::{
+use crate::{
     capitalized, data_sentence, html_escape as esc, millis, percent, plural, reads_sentence,
     run_clock, seconds_from_ms, slo_value, tally, wall_clock, FOLD_LINES,
 };
@@ -1441,7 +1441,7 @@ fn line(out: &mut String, s: &Series, xs: &[f64], y: impl Fn(f64) -> f64) {
 mod timeline {
     use std::collections::HashMap;
 
-    use crate::history::{Micros, Op, Outcome};
+    use firedrill_types::history::{Micros, Op, Outcome};
 
     pub const BUCKET_US: Micros = 1_000_000;
     /// Lines per backend beyond this many would be unreadable; the busiest are drawn.
@@ -1610,8 +1610,8 @@ mod timeline {
 mod tests {
     use super::timeline::*;
     use super::*;
-    use crate::history::{OpKind, Outcome};
-    use crate::report::fixtures;
+    use firedrill_types::history::{OpKind, Outcome};
+    use crate::fixtures;
     use std::sync::Arc;
 
     fn op(t_call: Micros, latency: Micros, outcome: Outcome, backend: Option<&str>) -> Op {
@@ -1622,6 +1622,7 @@ mod tests {
             kind: OpKind::Read,
             key: "k".into(),
             value: None,
+            expected: None,
             t_intended: t_call,
             t_call,
             t_return: t_call + latency,

@@ -368,3 +368,90 @@ pub struct KillSwitchResult {
     pub canary_requests_in_recovery: u64,
     pub pass: bool,
 }
+
+// ── Linearizability (written by the judge's linearizability module) ──
+
+/// Whether a history is linearizable: `unknown` when a key's search ran out of time
+/// before it could decide (never read as a pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinearizableVerdict {
+    #[serde(rename = "true")]
+    True,
+    #[serde(rename = "false")]
+    False,
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+/// The per-key linearizability check of a whole history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearizabilityResult {
+    /// `false` if any key is violated, else `unknown` if any key is undecided, else `true`.
+    pub linearizable: LinearizableVerdict,
+    /// Keys with at least one operation.
+    pub keys_checked: u64,
+    /// Keys proven linearizable.
+    pub keys_linearizable: u64,
+    /// Keys proven not linearizable.
+    pub keys_violated: u64,
+    /// Keys whose search ran out of its time budget.
+    pub keys_unknown: u64,
+    /// Keys decided by the O(n log n) cluster/zone check (unique values, no cas).
+    pub keys_by_zones: u64,
+    /// Keys given to the Wing–Gong/Lowe search (repeated values or cas).
+    pub keys_by_search: u64,
+    /// Operations that constrain the order: ok reads, and writes and cas that did or may
+    /// have taken effect (failed operations and unknown reads carry no information).
+    pub ops_checked: u64,
+    /// Search states explored over all keys (distinct linearized-set and value pairs).
+    pub states_explored: u64,
+    /// One violation per violated key, for the first `max_reported` keys by name.
+    pub violations: Vec<KeyViolation>,
+    /// The undecided keys, for the first `max_reported` keys by name.
+    pub unknown: Vec<KeyUnknown>,
+}
+
+/// What kind of impossibility a key's history shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinearizabilityViolationKind {
+    /// A read (or a successful cas) saw a value no write produced, or one whose write failed.
+    Phantom,
+    /// A read (or a successful cas) returned before every write of its value began.
+    Future,
+    /// A read older than a write that completed before the read began.
+    Stale,
+    /// Two successful cas replaced the same value, which was there only once.
+    LostUpdate,
+    /// Two values' reads and writes need each before the other (e.g. new-old-new reads).
+    Order,
+    /// The search found no order of the key's operations that explains their results.
+    NoLinearization,
+}
+
+/// Why one key is not linearizable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyViolation {
+    pub key: String,
+    pub kind: LinearizabilityViolationKind,
+    /// In words: which operations, and which order among them is impossible.
+    pub explanation: String,
+    /// The ids of the operations the explanation names.
+    pub ops: Vec<u64>,
+}
+
+/// A key the search could not decide within its budget: how far it got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyUnknown {
+    pub key: String,
+    /// The key's time budget, in milliseconds.
+    pub budget_ms: u64,
+    /// Time the search spent on the key, in milliseconds.
+    pub spent_ms: u64,
+    /// Distinct (linearized set, value) states the search visited.
+    pub states_explored: u64,
+    /// Operations the search had to order.
+    pub ops: u64,
+    /// The most operations it managed to put in one consistent order.
+    pub linearized_max: u64,
+}

@@ -11,8 +11,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::history::Op;
-use crate::summary::{DataResult, ReadResult, StepRecord, StepStatus, Summary};
+use firedrill_types::history::Op;
+use firedrill_types::summary::{DataResult, ReadResult, StepRecord, StepStatus, Summary};
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const MARKDOWN_FILE: &str = "report.md";
@@ -248,8 +248,8 @@ fn slo_value(value: f64, unit: &str) -> String {
 pub(crate) mod fixtures {
     //! Hand-built summaries of a realistic run, shared by the reporters' tests.
 
-    use crate::history::{Op, OpKind, Outcome, Phase};
-    use crate::summary::*;
+    use firedrill_types::history::{Op, OpKind, Outcome, Phase};
+    use firedrill_types::summary::*;
 
     pub const RELEASE_NOTES: &str = "# kv 1.5.0\n\nUpgrade one node at a time:\n\n```sh\nkvctl member list\n```\n\nThen check health.";
 
@@ -340,6 +340,7 @@ pub(crate) mod fixtures {
                     kind,
                     key: format!("k-{:04}", i % 5).into(),
                     value: (kind == OpKind::Write).then(|| format!("c{}-w{i}", i % 2).into()),
+                    expected: None,
                     t_intended: t_call,
                     t_call,
                     t_return: t_call + if timeout { 1_000_000 } else { latency },
@@ -712,7 +713,7 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::Summary;
+    use firedrill_types::summary::Summary;
 
     #[test]
     fn write_all_writes_the_four_files_and_the_summary_round_trips() {

@@ -448,7 +448,7 @@ fn is_header_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    const ETCD_KV: &str = include_str!("../../loadprofiles/etcd-kv.yaml");
+    const ETCD_KV: &str = include_str!("../../../loadprofiles/etcd-kv.yaml");
 
     fn etcd_profile() -> LoadProfile {
         serde_saphyr::from_str(ETCD_KV).expect("etcd-kv.yaml parses")

@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn bundled_etcd_topology_parses() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose/etcd-3.yaml");
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compose/etcd-3.yaml");
         let c = Compose::load(&p).unwrap();
         let names: Vec<_> = c.service_names().collect();
         assert_eq!(names, ["etcd1", "etcd2", "etcd3", "etcd4"]);

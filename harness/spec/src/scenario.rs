@@ -381,7 +381,7 @@ pub struct RolloutSpec {
     pub gates: Vec<GateSpec>,
     pub rollback: RollbackSpec,
     /// The outcome the procedure must end in: `promoted` or `rolled_back`.
-    pub expect: crate::summary::RolloutOutcome,
+    pub expect: firedrill_types::summary::RolloutOutcome,
 }
 
 /// How the gates of each stage are evaluated.
@@ -400,7 +400,7 @@ pub struct AnalysisSpec {
     /// Canary operations a window needs (default 10).
     pub min_samples: Option<u64>,
     /// With fewer: `fail` (default) or `extend` the window by one interval.
-    pub no_data: Option<crate::canary::NoDataPolicy>,
+    pub no_data: Option<crate::gate::NoDataPolicy>,
     /// `extend` only: inconclusive evaluations in a row before no data fails (default 5).
     pub max_extensions: Option<u32>,
     /// Roll back at this many failed evaluations of one gate over the rollout (default 3).

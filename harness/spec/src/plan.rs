@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::canary::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
+use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::compose::{Compose, MountSource};
-use crate::history::Phase;
+use firedrill_types::history::Phase;
 use crate::loadprofile::LoadProfile;
 use crate::scenario::{
     CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec,
 };
 use crate::slo::SloSpec;
-use crate::summary::RolloutOutcome;
+use firedrill_types::summary::RolloutOutcome;
 use crate::yaml::{self, Diagnostic};
 
 const DEFAULT_STEADY: Duration = Duration::from_secs(5);
@@ -1327,7 +1327,7 @@ mod tests {
 
     #[test]
     fn bundled_scenarios_plan() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
         for entry in std::fs::read_dir(&dir).unwrap() {
             let p = entry.unwrap().path();
             if p.extension().is_some_and(|e| e == "yaml") {

@@ -7,44 +7,10 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Deserialize;
 
-use crate::history::{Micros, Op, Outcome, PhaseWindow};
-use crate::summary::{PhaseResult, SloResult};
-
-/// The limits for one phase; a limit that is not set is not judged.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SloSpec {
-    /// Largest allowed share of operations that failed or had an unknown outcome, `0.0..=1.0`.
-    pub max_error_rate: Option<f64>,
-    /// Largest allowed median latency of successful operations.
-    #[serde(default, with = "humantime_serde")]
-    pub max_p50: Option<Duration>,
-    /// Largest allowed 99th-percentile latency of successful operations.
-    #[serde(default, with = "humantime_serde")]
-    pub max_p99: Option<Duration>,
-    /// Longest allowed span in the phase without a successful operation completing.
-    #[serde(default, with = "humantime_serde")]
-    pub max_unavailable: Option<Duration>,
-    /// Fewest operations the phase must see: "no data" is not a pass.
-    pub min_ops: Option<u64>,
-}
-
-impl SloSpec {
-    /// Checks the limits make sense, naming the offending field.
-    pub fn validate(&self) -> Result<(), String> {
-        if let Some(rate) = self.max_error_rate {
-            // Written this way so NaN is rejected too.
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(format!(
-                    "max_error_rate must be a ratio between 0 and 1 (0.01 means 1%), got {rate}"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
+use firedrill_spec::slo::SloSpec;
+use firedrill_types::history::{Micros, Op, Outcome, PhaseWindow};
+use firedrill_types::summary::{PhaseResult, SloResult};
 
 /// Judges the operations invoked inside `window` against `spec`.
 pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseResult {
@@ -220,7 +186,7 @@ fn duration_ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{OpKind, Phase};
+    use firedrill_types::history::{OpKind, Phase};
 
     const MS: Micros = 1000;
     const S: Micros = 1_000_000;
@@ -233,6 +199,7 @@ mod tests {
             kind: OpKind::Read,
             key: "k".into(),
             value: None,
+            expected: None,
             t_intended: t_call,
             t_call,
             t_return,
@@ -542,9 +509,10 @@ mod tests {
             id: t,
             client: 0,
             node: "a".into(),
-            kind: crate::history::OpKind::Read,
+            kind: firedrill_types::history::OpKind::Read,
             key: "k".into(),
             value: None,
+            expected: None,
             t_intended: t,
             t_call: t,
             t_return: t + 1_000,

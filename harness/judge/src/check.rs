@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::history::{Micros, Op, OpKind, Outcome};
-use crate::summary::{DataResult, ReadResult};
+use firedrill_types::history::{Micros, Op, OpKind, Outcome};
+use firedrill_types::summary::{DataResult, ReadResult};
 
 /// How many offending writes or reads a result spells out.
 const MAX_EXAMPLES: usize = 5;
@@ -473,6 +473,7 @@ mod tests {
             kind,
             key: key.into(),
             value: value.map(Box::from),
+            expected: None,
             t_intended: t.0,
             t_call: t.0,
             t_return: t.1,

@@ -4,12 +4,12 @@
 //! each step's real output as its "expected output", then service levels, data, reads,
 //! checks, load and the versions seen.
 
-use crate::summary::{
+use firedrill_types::summary::{
     BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
     ReadResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary, Verdict,
 };
 
-use super::{
+use crate::{
     capitalized, data_sentence, html_escape, millis, percent, plural, reads_sentence, run_clock,
     seconds_from_ms, slo_value, tally, wall_clock, FOLD_LINES,
 };
@@ -499,7 +499,7 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures;
+    use crate::fixtures;
 
     /// The fenced code blocks of a markdown document, as CommonMark reads them: a block opens
     /// with a line of 3 or more backticks and closes only at a line of at least as many.

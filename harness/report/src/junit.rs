@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::summary::{
+use firedrill_types::summary::{
     BackupResult, CheckResult, DataResult, GateOutcome, PhaseResult, ReadResult, RolloutResult,
     SloResult, StageResult, StepRecord, StepStatus, Summary, Verdict,
 };
 
-use super::{first_line, millis, percent, run_clock, slo_value, ReportError};
+use crate::{first_line, millis, percent, run_clock, slo_value, ReportError};
 
 /// The name of the `<testsuites>` element.
 pub const REPORT_NAME: &str = "firedrill";
@@ -354,7 +354,7 @@ fn counts(items: &[(u64, &str, &str)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures;
+    use crate::fixtures;
 
     fn parse(xml: &str) -> TestSuite {
         let mut report = Report::deserialize_from_str(xml).expect("junit.xml parses as XML");

@@ -16,6 +16,10 @@ pub type Micros = u64;
 pub enum OpKind {
     Read,
     Write,
+    /// Compare-and-set: replace the value with `value` only if it is still `expected`
+    /// (`None`: the key is absent). A cas whose compare failed is a definite no-op and is
+    /// recorded with outcome `fail`.
+    Cas,
 }
 
 /// What the client knows about an operation once it returned.
@@ -46,6 +50,9 @@ pub struct Op {
     /// (`None`: the key was absent).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<Box<str>>,
+    /// For a cas, the value it compared against (`None`: it expected the key absent).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected: Option<Box<str>>,
     /// When the load's schedule meant to send it: with a rate set, operations are due at
     /// fixed intervals whether or not a client is free, so a stall that holds every client
     /// shows as latency of the operations it delayed (no coordinated omission).

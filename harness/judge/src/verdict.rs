@@ -1,6 +1,6 @@
 //! The verdict: every check of a run folded into pass or fail, with one sentence per failure.
 
-use crate::summary::{
+use firedrill_types::summary::{
     CheckResult, DataResult, PhaseResult, ReadResult, StepRecord, StepStatus, Verdict,
 };
 
@@ -71,8 +71,8 @@ fn show(v: f64, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Phase;
-    use crate::summary::SloResult;
+    use firedrill_types::history::Phase;
+    use firedrill_types::summary::SloResult;
 
     #[test]
     fn every_failure_kind_gives_a_reason() {

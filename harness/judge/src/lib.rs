@@ -1,0 +1,11 @@
+//! firedrill's judgement: pure functions from what a run did to what it means.
+//!
+//! Nothing here does I/O, spawns a task or reads the wall clock: every verdict can be
+//! recomputed from a run's artifacts.
+
+pub mod canary;
+pub mod check;
+#[cfg(feature = "linearizability")]
+pub mod linearizability;
+pub mod slo;
+pub mod verdict;

@@ -9,10 +9,10 @@ use tokio::sync::watch;
 
 use crate::cluster;
 use crate::images::{self, Recipes};
-use firedrill_spec::plan::Plan;
 use crate::run::{self, RunError, RunOptions};
-use firedrill_types::summary::Verdict;
+use firedrill_spec::plan::Plan;
 use firedrill_spec::yaml::Diagnostic;
+use firedrill_types::summary::Verdict;
 
 pub use firedrill_types::exit;
 

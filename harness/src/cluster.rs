@@ -91,6 +91,17 @@ pub async fn connect() -> Result<Docker, ClusterError> {
     Ok(docker)
 }
 
+/// A container's state, as far as a verdict needs it.
+#[derive(Debug, Clone)]
+pub struct ContainerState {
+    /// Running and not paused.
+    pub running: bool,
+    /// Docker's word for it: running, exited, paused, restarting…
+    pub status: String,
+    /// Set once the container has stopped.
+    pub exit_code: Option<i64>,
+}
+
 /// What a command run in a container printed.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
@@ -109,6 +120,9 @@ struct Node {
     /// Environment set by a `replace` step over the compose file's.
     env: Vec<(String, String)>,
     created: bool,
+    /// The node was created at some point of the run: it is part of the run's story even
+    /// if a step destroyed it since.
+    ever_created: bool,
 }
 
 pub struct Cluster {
@@ -168,6 +182,7 @@ impl Cluster {
                     ports,
                     env: Vec::new(),
                     created: false,
+                    ever_created: false,
                 },
             );
         }
@@ -353,6 +368,7 @@ impl Cluster {
                 .map_err(docker_err(format!("create container for {name}")))?;
             if let Some(n) = self.nodes.lock().expect("node table").get_mut(name) {
                 n.created = true;
+                n.ever_created = true;
             }
         }
         let since = unix_now();
@@ -547,6 +563,85 @@ impl Cluster {
             .and_then(|e| e.ip_address)
             .filter(|ip| !ip.is_empty())
             .ok_or_else(|| ClusterError::NoAddress(name.to_string()))
+    }
+
+    /// Every node that had a container at some point of the run, with whether it still
+    /// has one.
+    pub fn nodes_had(&self) -> Vec<(String, bool)> {
+        self.nodes
+            .lock()
+            .expect("node table")
+            .iter()
+            .filter(|(_, n)| n.ever_created)
+            .map(|(k, n)| (k.clone(), n.created))
+            .collect()
+    }
+
+    /// The node's container as Docker sees it now; `None` when it has none.
+    pub async fn container_state(&self, name: &str) -> Option<ContainerState> {
+        let node = self.node(name).ok()?;
+        if !node.created {
+            return None;
+        }
+        let state = self
+            .docker
+            .inspect_container(&node.container, None)
+            .await
+            .ok()?
+            .state?;
+        Some(ContainerState {
+            running: state.running == Some(true) && state.paused != Some(true),
+            status: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            exit_code: state.exit_code.filter(|_| state.running != Some(true)),
+        })
+    }
+
+    /// The last `lines` lines of the node's output.
+    pub async fn log_tail(&self, name: &str, lines: usize) -> Vec<String> {
+        let Ok(node) = self.node(name) else {
+            return Vec::new();
+        };
+        let mut logs = self.docker.logs(
+            &node.container,
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                tail: lines.to_string(),
+                ..Default::default()
+            }),
+        );
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&chunk.to_string());
+        }
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// Whether the node passes its compose healthcheck now (no check: it passes).
+    pub async fn health(&self, name: &str) -> Result<(), String> {
+        let check = match self.service(name) {
+            Ok(s) => s.healthcheck.clone(),
+            Err(e) => return Err(e.to_string()),
+        };
+        let Some(check) = check else {
+            return Ok(());
+        };
+        match self
+            .exec_argv(name, check.test.clone(), check.timeout)
+            .await
+        {
+            Ok(out) if out.exit_code == 0 => Ok(()),
+            Ok(out) => Err(format!(
+                "exit {}: {}{}",
+                out.exit_code,
+                out.stdout.trim(),
+                out.stderr.trim()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Every node whose container exists.

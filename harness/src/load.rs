@@ -14,7 +14,6 @@
 //! goose schedules the users and counts requests (a cross-check of the history). It is
 //! process-global (one killswitch, one Ctrl-C handler), so one [`LoadRun`] runs at a time.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -26,8 +25,9 @@ use rand::{Rng as _, SeedableRng as _};
 use reqwest::Url;
 use tokio::sync::mpsc::UnboundedSender;
 
-use firedrill_types::history::{Micros, Op, OpKind, Outcome};
 use firedrill_spec::loadprofile::{CompiledProfile, HttpMethod, LoadProfile, RenderedRequest};
+use firedrill_types::facts::FinalValue;
+use firedrill_types::history::{Micros, Op, OpKind, Outcome};
 
 /// One node the load sends requests to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +118,8 @@ const KILLSWITCH_REPEAT: Duration = Duration::from_millis(100);
 const KILLSWITCH_IDLE: Duration = Duration::from_millis(20);
 /// Between read-back attempts of one key.
 const READ_BACK_PAUSE: Duration = Duration::from_millis(100);
+/// Concurrent readers of the final read-back.
+const READ_BACK_READERS: usize = 8;
 /// The pacer's longest gap between operations, so that a tiny rate cannot overflow the clock.
 const LONGEST_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Longest error text kept in an `Op`.
@@ -219,67 +221,144 @@ impl LoadRun {
 }
 
 /// Reads every key once through the profile's read request, retrying each key (on any target,
-/// rotating) until a read succeeds or `deadline` passes. Returns key -> value (`None`: the key
-/// is absent). Used after recovery for the lost-write check.
+/// rotating) until a read succeeds or `deadline` passes. Returns each key's value (`None`:
+/// the key is absent), when it was read on the run clock and from which node. Used after
+/// recovery for the lost-write check. A few readers share the keys, each starting on its own
+/// target: one read at a time would make the check cost a round trip per key.
 pub async fn read_back(
     profile: &LoadProfile,
     targets: &[Target],
     keys: &[String],
     deadline: Instant,
-) -> Result<BTreeMap<String, Option<String>>, LoadError> {
+    epoch: Instant,
+) -> Result<Vec<FinalValue>, LoadError> {
     let compiled = profile.compile().map_err(LoadError::InvalidProfile)?;
     let bases = check_targets(targets)?;
     let client = http_client(profile.timeout)
         .build()
         .map_err(LoadError::Client)?;
-    let mut values = BTreeMap::new();
-    let mut turn = 0usize;
-    let mut failures_in_a_row = 0usize;
-    for (done, key) in keys.iter().enumerate() {
-        loop {
-            // Stay on a target while it answers; a failing one is left at once, and only a
-            // full round of failures waits before trying again.
-            let base = &bases[turn % bases.len()];
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let rendered = compiled.read.render(key, "");
-            let concluded = match base.join(&rendered.path) {
-                Ok(url) => {
-                    let request = client.request(reqwest_method(rendered.method), url);
-                    let response = with_body_and_headers(request, &rendered)
-                        .timeout(remaining.min(profile.timeout).max(Duration::from_millis(1)))
-                        .send()
-                        .await;
-                    conclude(OpKind::Read, &compiled, None, response).await
-                }
-                Err(error) => Concluded {
-                    outcome: Outcome::Fail,
-                    value: None,
-                    error: Some(format!("the read's URL is invalid: {error}")),
-                    backend: None,
-                },
-            };
-            if concluded.outcome == Outcome::Ok {
-                values.insert(key.clone(), concluded.value);
-                failures_in_a_row = 0;
-                break;
+    let reader = Reader {
+        profile,
+        compiled: &compiled,
+        targets,
+        bases: &bases,
+        client: &client,
+        deadline,
+        epoch,
+    };
+    let share = keys.len().div_ceil(READ_BACK_READERS).max(1);
+    let results = futures_util::future::join_all(
+        keys.chunks(share)
+            .enumerate()
+            .map(|(i, chunk)| reader.read(chunk, i)),
+    )
+    .await;
+    let mut values = Vec::with_capacity(keys.len());
+    let mut first_error = None;
+    let mut unread = 0;
+    for result in results {
+        match result {
+            Ok(mut read) => values.append(&mut read),
+            Err((read, left, key, error)) => {
+                values.extend(read);
+                unread += left;
+                first_error.get_or_insert((key, error));
             }
-            turn += 1;
-            failures_in_a_row += 1;
-            if !failures_in_a_row.is_multiple_of(bases.len()) {
-                continue;
-            }
-            if Instant::now() + READ_BACK_PAUSE >= deadline {
-                return Err(LoadError::ReadBackIncomplete {
-                    unread: keys.len() - done,
-                    total: keys.len(),
-                    key: key.clone(),
-                    error: concluded.error.unwrap_or_default(),
-                });
-            }
-            tokio::time::sleep(READ_BACK_PAUSE).await;
         }
     }
-    Ok(values)
+    match first_error {
+        None => {
+            values.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(values)
+        }
+        Some((key, error)) => Err(LoadError::ReadBackIncomplete {
+            unread,
+            total: keys.len(),
+            key,
+            error,
+        }),
+    }
+}
+
+/// What the read-back's readers share.
+struct Reader<'a> {
+    profile: &'a LoadProfile,
+    compiled: &'a CompiledProfile,
+    targets: &'a [Target],
+    bases: &'a [Url],
+    client: &'a reqwest::Client,
+    deadline: Instant,
+    epoch: Instant,
+}
+
+/// What a reader had read when the deadline passed, how many keys it left, and the first of
+/// them with its last error.
+type Unfinished = (Vec<FinalValue>, usize, String, String);
+
+impl Reader<'_> {
+    async fn read(
+        &self,
+        keys: &[String],
+        first_target: usize,
+    ) -> Result<Vec<FinalValue>, Unfinished> {
+        let mut values = Vec::with_capacity(keys.len());
+        let mut turn = first_target;
+        let mut failures_in_a_row = 0usize;
+        for (done, key) in keys.iter().enumerate() {
+            loop {
+                // Stay on a target while it answers; a failing one is left at once, and only
+                // a full round of failures waits before trying again.
+                let at = turn % self.bases.len();
+                let remaining = self.deadline.saturating_duration_since(Instant::now());
+                let rendered = self.compiled.read.render(key, "");
+                let concluded = match self.bases[at].join(&rendered.path) {
+                    Ok(url) => {
+                        let request = self.client.request(reqwest_method(rendered.method), url);
+                        let response = with_body_and_headers(request, &rendered)
+                            .timeout(
+                                remaining
+                                    .min(self.profile.timeout)
+                                    .max(Duration::from_millis(1)),
+                            )
+                            .send()
+                            .await;
+                        conclude(OpKind::Read, self.compiled, None, response).await
+                    }
+                    Err(error) => Concluded {
+                        outcome: Outcome::Fail,
+                        value: None,
+                        error: Some(format!("the read's URL is invalid: {error}")),
+                        backend: None,
+                    },
+                };
+                if concluded.outcome == Outcome::Ok {
+                    values.push(FinalValue {
+                        key: key.clone(),
+                        value: concluded.value,
+                        read_at: micros_since(self.epoch),
+                        node: self.targets[at].node.clone(),
+                    });
+                    failures_in_a_row = 0;
+                    break;
+                }
+                turn += 1;
+                failures_in_a_row += 1;
+                if !failures_in_a_row.is_multiple_of(self.bases.len()) {
+                    continue;
+                }
+                if Instant::now() + READ_BACK_PAUSE >= self.deadline {
+                    return Err((
+                        values,
+                        keys.len() - done,
+                        key.clone(),
+                        concluded.error.unwrap_or_default(),
+                    ));
+                }
+                tokio::time::sleep(READ_BACK_PAUSE).await;
+            }
+        }
+        Ok(values)
+    }
 }
 
 /// What every user shares.
@@ -484,7 +563,9 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
     let request = match kind {
         OpKind::Write => &shared.compiled.write,
         OpKind::Read => &shared.compiled.read,
-        OpKind::Cas => unreachable!("the op script yields no cas until profiles have a cas request"),
+        OpKind::Cas => {
+            unreachable!("the op script yields no cas until profiles have a cas request")
+        }
     };
     let rendered = request.render(&key, value.as_deref().unwrap_or(""));
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -1171,11 +1252,12 @@ mod tests {
             &targets,
             &keys,
             Instant::now() + Duration::from_secs(10),
+            Instant::now(),
         )
         .await
         .expect("every key reads back");
         assert_eq!(back.len(), keys.len());
-        for (key, value) in &back {
+        for FinalValue { key, value, .. } in &back {
             let value = value.as_deref().expect("a written key is present");
             assert!(
                 by_key[key.as_str()].contains(value),
@@ -1403,10 +1485,11 @@ mod tests {
             &targets,
             &keys,
             Instant::now() + Duration::from_secs(10),
+            Instant::now(),
         )
         .await
         .expect("every key reads back");
-        for (key, value) in &back {
+        for FinalValue { key, value, .. } in &back {
             let value = value.as_deref().expect("a written key is present");
             assert!(
                 by_key[key.as_str()].contains(value),
@@ -1420,8 +1503,8 @@ mod tests {
         let applied = unknown
             .iter()
             .filter(|op| {
-                back.get(&*op.key)
-                    .is_some_and(|v| v.as_deref() == op.value.as_deref())
+                back.iter()
+                    .any(|v| *v.key == *op.key && v.value.as_deref() == op.value.as_deref())
             })
             .count();
         println!(
@@ -1450,6 +1533,7 @@ mod tests {
             &targets,
             &keys,
             started + Duration::from_millis(500),
+            started,
         )
         .await
         .expect_err("nothing answers");

@@ -12,21 +12,24 @@ use bollard::Docker;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 
-use firedrill_judge::check::{self, BackupWindow};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
-use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow, TextPool};
 use crate::load::{self, LoadRun, Target};
-use firedrill_spec::plan::{BackupPlan, Converge, Plan};
-use firedrill_spec::scenario::Mark;
-use firedrill_judge::slo;
-use crate::step::{self, LiveHistory, MarkTime, StepContext};
-use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, LoadStats, NodeRecord, ReadResult, RecoveryResult,
-    RolloutResult, StepRecord, StepStatus, Summary, Timings, SCHEMA,
+use crate::step::{self, LiveHistory, StepContext};
+use firedrill_spec::plan::{Converge, Plan};
+use firedrill_types::facts::{
+    ConvergeRun, KillSwitchRun, MarkTime, PhaseTimes, ReadBack, RecoveryMark, RunFacts,
 };
-use firedrill_judge::verdict;
+use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, TextPool};
+use firedrill_types::summary::{
+    NodeRecord, RolloutResult, StepRecord, StepStatus, Summary, Timings,
+};
+
+/// Lines of a failed node's log kept in the verdict.
+const LOG_TAIL_LINES: usize = 20;
+/// The archived final read-back (docs/artifacts.md).
+pub const FINAL_STATE_FILE: &str = "final-state.jsonl";
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -139,36 +142,7 @@ pub async fn run(
         }
     };
     if opts.keep {
-        let nodes: Vec<String> = plan
-            .compose
-            .services
-            .iter()
-            .filter_map(|s| {
-                let c = cluster.container_name(&s.name)?;
-                let ports: Vec<String> = s
-                    .ports
-                    .iter()
-                    .filter_map(|p| {
-                        cluster
-                            .host_port(&s.name, p.container_port)
-                            .map(|h| format!("{}→127.0.0.1:{h}", p.container_port))
-                    })
-                    .collect();
-                Some(format!(
-                    "  {}: docker exec -it {c} sh   (ports {})",
-                    s.name,
-                    ports.join(", ")
-                ))
-            })
-            .collect();
-        emit(
-            events,
-            RunEvent::Note(format!(
-                "--keep: the cluster stays up (network {}).\n{}\nremove it with `firedrill clean`",
-                cluster.network(),
-                nodes.join("\n")
-            )),
-        );
+        emit(events, RunEvent::Note(keep_note(plan, &cluster)));
     }
     let tearing_down = Instant::now();
     if !opts.keep {
@@ -182,15 +156,39 @@ pub async fn run(
         );
     }
     let teardown_ms = tearing_down.elapsed().as_millis() as u64;
-    let (mut summary, ops) = outcome?;
-    summary.timings.cluster_create_ms = cluster_create_ms;
-    summary.timings.teardown_ms = teardown_ms;
-    summary.timings.peak_rss_mib = peak_rss_mib();
-    summary.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    summary.run_id = run_id;
-    firedrill_report::write_all(&summary, &ops, &out_dir).map_err(|e| RunError::Artifacts {
+    let recorded = outcome?;
+    let facts = RunFacts {
+        run_id,
+        seed,
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_ms: recorded.duration_ms,
+        phases: recorded.phases,
+        steps: recorded.steps,
+        ops: recorded.ops,
+        goose_requests: recorded.goose_requests,
+        marks: recorded.marks,
+        recoveries: recorded.recoveries,
+        rollout: recorded.rollout,
+        kill_switch: recorded.kill_switch,
+        nodes: recorded.nodes,
+        read_back: recorded.read_back,
+        converge: recorded.converge,
+        timings: Timings {
+            cluster_create_ms,
+            teardown_ms,
+            peak_rss_mib: peak_rss_mib(),
+            ..recorded.timings
+        },
+    };
+    let summary = firedrill_judge::summarize(plan, &facts);
+    let archived = archive_final_state(&facts.read_back, &out_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            firedrill_report::write_all(&summary, &facts.ops, &out_dir).map_err(|e| e.to_string())
+        });
+    archived.map_err(|e| RunError::Artifacts {
         path: out_dir.clone(),
-        source: std::io::Error::other(e.to_string()),
+        source: std::io::Error::other(e),
     })?;
     emit(
         events,
@@ -201,6 +199,54 @@ pub async fn run(
         },
     );
     Ok(summary)
+}
+
+/// How to reach each node of a kept cluster, and how to remove it.
+fn keep_note(plan: &Plan, cluster: &Cluster) -> String {
+    let created: BTreeSet<String> = cluster.created_nodes().into_iter().collect();
+    let nodes: Vec<String> = plan
+        .compose
+        .services
+        .iter()
+        .filter(|s| created.contains(&s.name))
+        .filter_map(|s| {
+            let c = cluster.container_name(&s.name)?;
+            let ports: Vec<String> = s
+                .ports
+                .iter()
+                .filter_map(|p| {
+                    cluster
+                        .host_port(&s.name, p.container_port)
+                        .map(|h| format!("{}→127.0.0.1:{h}", p.container_port))
+                })
+                .collect();
+            Some(format!(
+                "  {}: docker exec -it {c} sh   (ports {})",
+                s.name,
+                ports.join(", ")
+            ))
+        })
+        .collect();
+    format!(
+        "--keep: the cluster stays up (network {}).\n{}\nremove it with `firedrill clean --run {}`",
+        cluster.network(),
+        nodes.join("\n"),
+        cluster.run_id()
+    )
+}
+
+/// Writes `final-state.jsonl`: one line per key read back, so the data check can be
+/// recounted from the artifacts.
+fn archive_final_state(read_back: &ReadBack, out_dir: &Path) -> std::io::Result<()> {
+    let ReadBack::Done(values) = read_back else {
+        return Ok(());
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(out_dir.join(FINAL_STATE_FILE))?);
+    for v in values {
+        serde_json::to_writer(&mut out, v)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }
 
 fn default_out_dir(scenario: &str) -> PathBuf {
@@ -244,7 +290,7 @@ impl Drive<'_> {
         }
     }
 
-    async fn drive(mut self) -> Result<(Summary, Vec<Op>), RunError> {
+    async fn drive(mut self) -> Result<Recorded, RunError> {
         let plan = self.plan;
         let t = Instant::now();
         let starting: Vec<String> = plan
@@ -303,7 +349,6 @@ impl Drive<'_> {
 
         let procedure_start = self.now();
         emit(self.events, RunEvent::PhaseStarted(Phase::Procedure));
-        let mut records: Vec<StepRecord> = Vec::new();
         let faults = Faults::new(self.cluster, plan.fault_image.clone());
         let mut ctx = StepContext {
             cluster: self.cluster,
@@ -321,32 +366,10 @@ impl Drive<'_> {
             marks: Vec::new(),
             nested: Vec::new(),
             rollout: None,
+            kill_switch: None,
         };
-        let mut failed = false;
-        for s in &plan.steps {
-            interrupted |= self.interrupted();
-            if failed || interrupted {
-                let why = if interrupted {
-                    "the run was interrupted"
-                } else {
-                    "an earlier step failed"
-                };
-                records.push(step::skipped(s, why));
-                continue;
-            }
-            emit(
-                self.events,
-                RunEvent::StepStarted {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                },
-            );
-            let r = step::execute(s, &mut ctx).await;
-            failed = r.status == StepStatus::Failed;
-            emit(self.events, RunEvent::StepFinished(Box::new(r.clone())));
-            records.push(r);
-            records.append(&mut ctx.nested);
-        }
+        let (steps, steps_interrupted) = self.steps(&mut ctx).await;
+        interrupted |= steps_interrupted;
 
         let recovery_start = self.now();
         emit(self.events, RunEvent::PhaseStarted(Phase::Recovery));
@@ -374,234 +397,192 @@ impl Drive<'_> {
         let load_stop_ms = stopping.elapsed().as_millis() as u64;
 
         let checking = Instant::now();
-        let mut checks = Vec::new();
-        let window = match &plan.backup {
-            Some(_) => {
-                let w = backup_window(&ctx.marks);
-                if w.is_none() {
-                    checks.push(CheckResult {
-                        name: "backup and disaster marked".into(),
-                        pass: false,
-                        detail: "the steps marked `backup` and `disaster` did not both run to their end, so the data cannot be judged against a recovery point".into(),
-                    });
-                }
-                w
-            }
-            None => None,
-        };
-        let data = if plan.checks.data {
-            self.read_back(&targets, &ops, window.as_ref(), &mut checks)
-                .await
+        let nodes = self.end_state(&images_at_start).await;
+        let read_back = if plan.checks.data {
+            self.read_back(&targets, &ops).await
         } else {
-            DataResult {
-                pass: true,
-                ..Default::default()
-            }
+            ReadBack::Skipped
         };
+        let mut converge = Vec::new();
         for c in &plan.checks.converge {
-            checks.push(self.converge(c).await);
+            converge.push(self.converge(c, &nodes).await);
         }
-        let recovery_limit = plan.slos[&Phase::Recovery].max_error_rate.unwrap_or(0.01);
-        let recoveries: Vec<RecoveryResult> = ctx
-            .recoveries
-            .iter()
-            .map(|m| {
-                let first_ok = slo::time_to_recover(&ops, m.from, Some(&m.node));
-                let to_slo = slo::time_to_slo(&ops, m.from, recovery_end, recovery_limit);
-                let limit = m.within.map(|w| w.as_micros() as Micros);
-                RecoveryResult {
-                    step: m.step.clone(),
-                    node: m.node.clone(),
-                    from: m.from,
-                    to_first_ok_ms: first_ok.map(ms),
-                    to_slo_ms: to_slo.map(ms),
-                    limit_ms: limit.map(ms),
-                    pass: match (limit, first_ok) {
-                        (None, _) => true,
-                        (Some(l), Some(t)) => t <= l,
-                        (Some(_), None) => false,
-                    },
-                }
-            })
-            .collect();
-        for r in recoveries.iter().filter(|r| r.limit_ms.is_some()) {
-            let shown = |v: Option<f64>| {
-                v.map(|v| format!("{v:.0} ms"))
-                    .unwrap_or_else(|| "never".into())
-            };
-            checks.push(CheckResult {
-                name: format!("{} serves again within {} after step {}", r.node, shown(r.limit_ms), r.step),
-                pass: r.pass,
-                detail: format!(
-                    "first successful operation on {} after {}; load back within the recovery error rate after {}",
-                    r.node,
-                    shown(r.to_first_ok_ms),
-                    shown(r.to_slo_ms)
-                ),
-            });
-        }
-        let backup = plan
-            .backup
-            .as_ref()
-            .zip(window.as_ref())
-            .map(|(b, w)| backup_result(b, w, &ctx.marks, &ops));
-        if let Some(b) = &backup {
-            checks.extend(backup_checks(b));
-        }
-        let rollout = ctx.rollout.take().map(|mut r| {
-            kill_switch_effect(&mut r, &ops, recovery_start, recovery_end, &mut checks);
-            r
-        });
-        let reads = if plan.checks.reads {
-            match &window {
-                // After the disaster the keys hold what the backup held: reads are judged
-                // up to the disaster, the restored data by the backup-mode data check.
-                Some(w) => {
-                    let before: Vec<Op> = ops
-                        .iter()
-                        .filter(|o| o.kind == OpKind::Write || o.t_return < w.disaster_start)
-                        .cloned()
-                        .collect();
-                    check::read_check(&before)
-                }
-                None => check::read_check(&ops),
-            }
-        } else {
-            ReadResult {
-                pass: true,
-                ..Default::default()
-            }
-        };
-        let windows = [
-            PhaseWindow {
-                phase: Phase::Steady,
-                start: steady_start,
-                end: procedure_start,
-            },
-            PhaseWindow {
-                phase: Phase::Procedure,
-                start: procedure_start,
-                end: recovery_start,
-            },
-            PhaseWindow {
-                phase: Phase::Recovery,
-                start: recovery_start,
-                end: recovery_end,
-            },
-        ];
-        let phases: Vec<_> = windows
-            .iter()
-            .map(|w| slo::evaluate_phase(&ops, *w, &plan.slos[&w.phase]))
-            .collect();
-        let (verdict, reasons) = verdict::judge(&records, &phases, &data, &reads, &checks);
-        // Nodes the run had: those started with the cluster and any a step created (a spare
-        // that joined); a spare never started is not part of the story.
-        let mut had: BTreeSet<String> = images_at_start.keys().cloned().collect();
-        had.extend(self.cluster.created_nodes());
-        let nodes = had
-            .into_iter()
-            .map(|name| NodeRecord {
-                image_at_start: images_at_start.get(&name).cloned().unwrap_or_default(),
-                image_at_end: self.cluster.image(&name).unwrap_or_default(),
-                name,
-            })
-            .collect();
-        let summary = Summary {
-            schema: SCHEMA.to_string(),
-            scenario: plan.name.clone(),
-            description: plan.description.clone(),
-            runbook: plan.runbook.clone(),
-            file: plan.file.display().to_string(),
-            run_id: String::new(),
-            seed: self.seed,
-            started_at: String::new(),
+        Ok(Recorded {
             duration_ms: self.epoch.elapsed().as_millis() as u64,
-            verdict,
-            reasons,
-            steps: records,
-            phases,
-            data,
-            reads,
-            checks,
-            recoveries,
-            load: load_stats(
-                &ops,
-                recovery_end.saturating_sub(steady_start),
-                goose_requests,
-            ),
+            phases: PhaseTimes {
+                steady_start,
+                procedure_start,
+                recovery_start,
+                recovery_end,
+            },
+            steps,
+            ops,
+            goose_requests,
+            marks: ctx.marks,
+            recoveries: ctx.recoveries,
+            rollout: ctx.rollout,
+            kill_switch: ctx.kill_switch,
             nodes,
-            backup,
-            rollout,
+            read_back,
+            converge,
             timings: Timings {
                 cluster_ready_ms,
                 load_stop_ms,
                 checks_ms: checking.elapsed().as_millis() as u64,
                 ..Timings::default()
             },
-        };
-        Ok((summary, ops))
+        })
     }
 
-    /// After a health gate, reads every key the load wrote and judges what is there.
-    async fn read_back(
-        &self,
-        targets: &[Target],
-        ops: &[Op],
-        backup: Option<&BackupWindow>,
-        checks: &mut Vec<CheckResult>,
-    ) -> DataResult {
+    /// Runs the procedure's steps in order; after a failure or Ctrl-C the rest are skipped.
+    async fn steps(&self, ctx: &mut StepContext<'_>) -> (Vec<StepRecord>, bool) {
+        let mut records = Vec::new();
+        let (mut failed, mut interrupted) = (false, false);
+        for s in &self.plan.steps {
+            interrupted |= self.interrupted();
+            if failed || interrupted {
+                let why = if interrupted {
+                    "the run was interrupted"
+                } else {
+                    "an earlier step failed"
+                };
+                records.push(step::skipped(s, why));
+                continue;
+            }
+            emit(
+                self.events,
+                RunEvent::StepStarted {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                },
+            );
+            let r = step::execute(s, ctx).await;
+            failed = r.status == StepStatus::Failed;
+            emit(self.events, RunEvent::StepFinished(Box::new(r.clone())));
+            records.push(r);
+            records.append(&mut ctx.nested);
+        }
+        (records, interrupted)
+    }
+
+    /// Every node the run had, at the end: the expected ones (still created, not declared
+    /// removed) get the health gate; a node that is not running is not waited for, its
+    /// state and log are recorded instead.
+    async fn end_state(&self, images_at_start: &BTreeMap<String, String>) -> Vec<NodeRecord> {
         let plan = self.plan;
-        let running = self.cluster.running_nodes().await;
-        let health = self
+        let mut had: BTreeMap<String, bool> =
+            images_at_start.keys().map(|n| (n.clone(), false)).collect();
+        had.extend(self.cluster.nodes_had());
+        let mut nodes = Vec::new();
+        for (name, exists) in had {
+            let declared_removed = plan.checks.removed.contains(&name);
+            let not_expected_because = if declared_removed {
+                Some("declared removed in checks.removed".to_string())
+            } else if !exists {
+                Some("destroyed by a step and not started again".to_string())
+            } else {
+                None
+            };
+            let state = self.cluster.container_state(&name).await;
+            nodes.push(NodeRecord {
+                image_at_start: images_at_start.get(&name).cloned().unwrap_or_default(),
+                image_at_end: self.cluster.image(&name).unwrap_or_default(),
+                expected: not_expected_because.is_none(),
+                not_expected_because,
+                running: state.as_ref().is_some_and(|s| s.running),
+                healthy: false,
+                state: state
+                    .as_ref()
+                    .map_or_else(|| "removed".to_string(), |s| s.status.clone()),
+                exit_code: state.as_ref().and_then(|s| s.exit_code),
+                health_detail: String::new(),
+                log_tail: Vec::new(),
+                name,
+            });
+        }
+        let gate: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.expected && n.running)
+            .map(|n| n.name.clone())
+            .collect();
+        // One deadline for the whole gate, so a slow node does not stretch it per node.
+        let healthy = self
             .cluster
-            .wait_healthy(&running, plan.checks.health_timeout)
+            .wait_healthy(&gate, plan.checks.health_timeout)
             .await;
-        checks.push(CheckResult {
-            name: "cluster healthy after recovery".into(),
-            pass: health.is_ok(),
-            detail: match &health {
-                Ok(()) => format!("{} running nodes pass their health check", running.len()),
-                Err(e) => e.to_string(),
-            },
-        });
+        for n in &mut nodes {
+            if !n.expected {
+                n.health_detail = "not checked: not expected".into();
+                continue;
+            }
+            if !n.running {
+                n.health_detail = format!("not checked: the container is {}", n.state);
+            } else if healthy.is_ok() {
+                n.healthy = true;
+                n.health_detail = "passes its health check".into();
+            } else {
+                match self.cluster.health(&n.name).await {
+                    Ok(()) => {
+                        n.healthy = true;
+                        n.health_detail = "passes its health check".into();
+                    }
+                    Err(e) => n.health_detail = e,
+                }
+            }
+            if !n.healthy {
+                n.log_tail = self.cluster.log_tail(&n.name, LOG_TAIL_LINES).await;
+            }
+        }
+        nodes
+    }
+
+    /// Reads every key the load wrote, after the health gate.
+    async fn read_back(&self, targets: &[Target], ops: &[Op]) -> ReadBack {
         let keys: Vec<String> = ops
             .iter()
-            .filter(|o| o.kind == firedrill_types::history::OpKind::Write)
+            .filter(|o| o.kind != OpKind::Read)
             .map(|o| o.key.to_string())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         // The read-back gets its own time, whatever the health gate took.
-        let deadline = Instant::now() + plan.checks.health_timeout;
-        match load::read_back(&plan.profile, targets, &keys, deadline).await {
-            Ok(values) => match backup {
-                Some(w) => check::backup_data_check(ops, &values, w),
-                None => check::data_check(ops, &values),
-            },
-            Err(e) => {
-                checks.push(CheckResult {
-                    name: "read back every key".into(),
-                    pass: false,
-                    detail: e.to_string(),
-                });
-                DataResult::default()
-            }
+        let deadline = Instant::now() + self.plan.checks.health_timeout;
+        match load::read_back(&self.plan.profile, targets, &keys, deadline, self.epoch).await {
+            Ok(values) => ReadBack::Done(values),
+            Err(e) => ReadBack::Failed(e.to_string()),
         }
     }
-}
 
-impl Drive<'_> {
-    /// Runs the command on every node until the answers agree or the check times out.
-    async fn converge(&self, c: &Converge) -> CheckResult {
+    /// Runs the command on every node it covers until the answers agree or the check times
+    /// out. It covers the nodes it names, or every expected node; one that is not running
+    /// is skipped, and the skip is recorded.
+    async fn converge(&self, c: &Converge, nodes: &[NodeRecord]) -> ConvergeRun {
         let deadline = Instant::now() + c.timeout;
+        let wanted: Vec<&NodeRecord> = if c.nodes.is_empty() {
+            nodes.iter().filter(|n| n.expected).collect()
+        } else {
+            nodes.iter().filter(|n| c.nodes.contains(&n.name)).collect()
+        };
+        let mut skipped: BTreeMap<String, String> = wanted
+            .iter()
+            .filter(|n| !n.running)
+            .map(|n| (n.name.clone(), format!("not running: {}", n.state)))
+            .collect();
+        for n in c
+            .nodes
+            .iter()
+            .filter(|n| !nodes.iter().any(|r| &r.name == *n))
+        {
+            skipped.insert(n.clone(), "never started".into());
+        }
+        let covered: Vec<&str> = wanted
+            .iter()
+            .filter(|n| n.running)
+            .map(|n| n.name.as_str())
+            .collect();
         loop {
-            let nodes = if c.nodes.is_empty() {
-                self.cluster.running_nodes().await
-            } else {
-                c.nodes.clone()
-            };
             let mut answers: BTreeMap<String, String> = BTreeMap::new();
-            for n in &nodes {
+            for n in &covered {
                 let answer = match self
                     .cluster
                     .exec(n, &c.command, Duration::from_secs(10))
@@ -621,24 +602,16 @@ impl Drive<'_> {
                     Ok(out) => format!("(exit {}: {})", out.exit_code, out.stderr.trim()),
                     Err(e) => format!("({e})"),
                 };
-                answers.insert(n.clone(), answer);
+                answers.insert(n.to_string(), answer);
             }
             let distinct: BTreeSet<&String> = answers.values().collect();
             let agreed = distinct.len() == 1 && !distinct.iter().any(|a| a.starts_with('('));
             if agreed || Instant::now() + Duration::from_secs(1) > deadline {
-                let detail = answers
-                    .iter()
-                    .map(|(n, a)| format!("{n}: {a}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return CheckResult {
+                return ConvergeRun {
                     name: c.name.clone(),
-                    pass: agreed,
-                    detail: if agreed {
-                        format!("all agree: {detail}")
-                    } else {
-                        format!("answers differ after {:?}: {detail}", c.timeout)
-                    },
+                    answers,
+                    skipped,
+                    timeout_ms: c.timeout.as_millis() as u64,
                 };
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -646,30 +619,21 @@ impl Drive<'_> {
     }
 }
 
-fn ms(us: Micros) -> f64 {
-    us as f64 / 1000.0
-}
-
-fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
-    let count = |f: &dyn Fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count() as u64;
-    LoadStats {
-        ops: ops.len() as u64,
-        reads: count(&|o| o.kind == firedrill_types::history::OpKind::Read),
-        writes: count(&|o| o.kind == firedrill_types::history::OpKind::Write),
-        ok: count(&|o| o.outcome == Outcome::Ok),
-        fail: count(&|o| o.outcome == Outcome::Fail),
-        unknown: count(&|o| o.outcome == Outcome::Unknown),
-        ops_per_s: if span == 0 {
-            0.0
-        } else {
-            ops.len() as f64 / (span as f64 / 1e6)
-        },
-        goose_requests,
-        max_behind_schedule_ms: ops
-            .iter()
-            .map(|o| ms(o.t_call.saturating_sub(o.t_intended)))
-            .fold(0.0, f64::max),
-    }
+/// What `drive` recorded; `run` adds what happened around it (creation, teardown).
+struct Recorded {
+    duration_ms: u64,
+    phases: PhaseTimes,
+    steps: Vec<StepRecord>,
+    ops: Vec<Op>,
+    goose_requests: u64,
+    marks: Vec<MarkTime>,
+    recoveries: Vec<RecoveryMark>,
+    rollout: Option<RolloutResult>,
+    kill_switch: Option<KillSwitchRun>,
+    nodes: Vec<NodeRecord>,
+    read_back: ReadBack,
+    converge: Vec<ConvergeRun>,
+    timings: Timings,
 }
 
 /// The process's peak resident memory (Linux `VmHWM`), where /proc tells it.
@@ -755,147 +719,4 @@ impl Recorder {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(std::mem::take(&mut *live))
     }
-}
-
-/// The backup window and the disaster, from the marks the steps reached; `None` unless all
-/// four edges were reached.
-fn backup_window(marks: &[MarkTime]) -> Option<BackupWindow> {
-    let at = |mark: Mark, begin: bool| {
-        marks
-            .iter()
-            .find(|m| m.mark == mark && m.begin == begin)
-            .map(|m| m.at)
-    };
-    Some(BackupWindow {
-        start: at(Mark::Backup, true)?,
-        end: at(Mark::Backup, false)?,
-        disaster_start: at(Mark::Disaster, true)?,
-        disaster_end: at(Mark::Disaster, false)?,
-    })
-}
-
-/// The restore's timeline: recovery point seen (RPO) and recovery time (RTO).
-fn backup_result(
-    plan: &BackupPlan,
-    w: &BackupWindow,
-    marks: &[MarkTime],
-    ops: &[Op],
-) -> BackupResult {
-    let step = |mark: Mark| {
-        marks
-            .iter()
-            .find(|m| m.mark == mark)
-            .map(|m| m.step.clone())
-            .unwrap_or_default()
-    };
-    let acked_writes = || {
-        ops.iter()
-            .filter(|o| o.kind == OpKind::Write && o.outcome == Outcome::Ok)
-    };
-    let last_ack = acked_writes()
-        .filter(|o| o.t_return < w.disaster_start)
-        .map(|o| o.t_return)
-        .max();
-    let writes_after_backup = acked_writes()
-        .filter(|o| o.t_call > w.end && o.t_return < w.disaster_start)
-        .count() as u64;
-    let restore = slo::time_to_recover(ops, w.disaster_end, None);
-    let rto = restore.map(|r| r + (w.disaster_end - w.disaster_start));
-    let rpo = last_ack.map(|l| l.saturating_sub(w.start));
-    let limit = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-    let (rto_limit_ms, rpo_limit_ms) = (limit(plan.rto), limit(plan.rpo));
-    let within = |v: Option<Micros>, l: Option<f64>| match (v, l) {
-        (_, None) => true,
-        (Some(v), Some(l)) => ms(v) <= l,
-        (None, Some(_)) => false,
-    };
-    BackupResult {
-        backup_step: step(Mark::Backup),
-        backup_start: w.start,
-        backup_end: w.end,
-        disaster_step: step(Mark::Disaster),
-        disaster_start: w.disaster_start,
-        disaster_end: w.disaster_end,
-        last_ack_before_disaster: last_ack,
-        rpo_ms: rpo.map(ms),
-        writes_after_backup,
-        first_ok_after: restore.map(|r| w.disaster_end + r),
-        restore_ms: restore.map(ms),
-        rto_ms: rto.map(ms),
-        rto_limit_ms,
-        rpo_limit_ms,
-        // A restore never seen serving has no recovery time: that fails even without a limit.
-        pass: rto.is_some() && within(rto, rto_limit_ms) && within(rpo, rpo_limit_ms),
-    }
-}
-
-fn backup_checks(b: &BackupResult) -> Vec<CheckResult> {
-    let shown = |v: Option<f64>| {
-        v.map(|v| format!("{:.1} s", v / 1000.0))
-            .unwrap_or_else(|| "never".into())
-    };
-    let mut checks = vec![CheckResult {
-        name: match b.rto_limit_ms {
-            Some(l) => format!("restore time (RTO) within {}", shown(Some(l))),
-            None => "the restored cluster serves".into(),
-        },
-        pass: b.rto_ms.is_some() && b.rto_limit_ms.is_none_or(|l| b.rto_ms.is_some_and(|r| r <= l)),
-        detail: format!(
-            "first successful operation {} after the disaster began ({} after the last node was lost)",
-            shown(b.rto_ms),
-            shown(b.restore_ms)
-        ),
-    }];
-    if let Some(l) = b.rpo_limit_ms {
-        checks.push(CheckResult {
-            name: format!("recovery point (RPO) within {}", shown(Some(l))),
-            pass: b.rpo_ms.is_some_and(|r| r <= l),
-            detail: format!(
-                "{} acknowledged writes in the {} from the backup's start to the disaster",
-                b.writes_after_backup,
-                shown(b.rpo_ms)
-            ),
-        });
-    }
-    checks
-}
-
-/// When the kill switch ran: how long until the canary served its last request, and
-/// whether it served none in the recovery phase (it held).
-fn kill_switch_effect(
-    r: &mut RolloutResult,
-    ops: &[Op],
-    recovery_start: Micros,
-    recovery_end: Micros,
-    checks: &mut Vec<CheckResult>,
-) {
-    let Some(k) = &mut r.kill_switch else {
-        return;
-    };
-    let canary = |o: &&Op| o.backend.as_deref() == Some(r.canary.as_str());
-    k.last_canary_request = ops.iter().filter(canary).map(|o| o.t_return).max();
-    k.time_to_effect_ms = Some(ms(k
-        .last_canary_request
-        .map_or(0, |l| l.saturating_sub(k.at))));
-    k.canary_requests_in_recovery = ops
-        .iter()
-        .filter(canary)
-        .filter(|o| o.t_call >= recovery_start && o.t_call < recovery_end)
-        .count() as u64;
-    let in_time = k.time_to_effect_ms.is_some_and(|t| t <= k.limit_ms);
-    k.pass = in_time && k.canary_requests_in_recovery == 0;
-    checks.push(CheckResult {
-        name: format!(
-            "kill switch takes effect within {:.0} s",
-            k.limit_ms / 1000.0
-        ),
-        pass: k.pass,
-        detail: format!(
-            "{} served its last request {:.1} s after the kill switch (step {}); {} requests to it in the recovery phase",
-            r.canary,
-            k.time_to_effect_ms.unwrap_or(0.0) / 1000.0,
-            k.step,
-            k.canary_requests_in_recovery
-        ),
-    });
 }

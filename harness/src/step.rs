@@ -6,19 +6,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
-use firedrill_spec::gate::{GateKind, MetricGate};
 use crate::cluster::{Cluster, ExecOutput};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::{Faults, Partition};
-use firedrill_types::history::{Micros, Op};
+use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
+use firedrill_spec::gate::{GateKind, MetricGate};
 use firedrill_spec::plan::{
     substitute, Action, Capture, Expectation, PartitionPlan, PlannedStep, RolloutPlan,
 };
-use firedrill_spec::scenario::Mark;
+use firedrill_types::facts::{KillSwitchRun, MarkTime, RecoveryMark};
+use firedrill_types::history::{Micros, Op};
 use firedrill_types::summary::{
-    GateOutcome, KillSwitchResult, RolloutOutcome, RolloutResult, StageResult, StepOutput,
-    StepRecord, StepStatus,
+    GateOutcome, RolloutOutcome, RolloutResult, StageResult, StepOutput, StepRecord, StepStatus,
 };
 
 /// The operations recorded so far, as they return: steps read it (a rollout's gates)
@@ -43,26 +42,8 @@ pub struct StepContext<'a> {
     /// Records of steps run inside a step (a rollout's kill switch and rollback), in order.
     pub nested: Vec<StepRecord>,
     pub rollout: Option<RolloutResult>,
-}
-
-/// A marked span's begin or end on the run clock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MarkTime {
-    pub mark: Mark,
-    /// The step or loop marked.
-    pub step: String,
-    pub begin: bool,
-    pub at: Micros,
-}
-
-/// A passed step after which `node` should serve again.
-#[derive(Debug, Clone)]
-pub struct RecoveryMark {
-    pub step: String,
-    pub node: String,
-    /// When the step ended, on the run clock.
-    pub from: Micros,
-    pub within: Option<Duration>,
+    /// When the rollout's kill switch ran, if it did.
+    pub kill_switch: Option<KillSwitchRun>,
 }
 
 impl StepContext<'_> {
@@ -170,7 +151,7 @@ async fn execute_action(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRe
                     step: step.id.clone(),
                     node,
                     from: ctx.now(),
-                    within: r.within,
+                    within: r.within.map(|w| w.as_micros() as Micros),
                 });
             }
         }
@@ -877,14 +858,10 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             );
             let rec = Box::pin(execute(s, ctx)).await;
             if s.id == r.kill_switch.id {
-                result.kill_switch = Some(KillSwitchResult {
+                ctx.kill_switch = Some(KillSwitchRun {
                     step: rec.id.clone(),
                     at: rec.started,
-                    last_canary_request: None,
-                    time_to_effect_ms: None,
                     limit_ms: r.kill_switch_within.as_secs_f64() * 1000.0,
-                    canary_requests_in_recovery: 0,
-                    pass: false,
                 });
             }
             if rec.status == StepStatus::Failed {

@@ -3,9 +3,15 @@
 //! Nothing here does I/O, spawns a task or reads the wall clock: every verdict can be
 //! recomputed from a run's artifacts.
 
+pub mod backup;
 pub mod canary;
 pub mod check;
+pub mod end_state;
+pub mod kill_switch;
 #[cfg(feature = "linearizability")]
 pub mod linearizability;
 pub mod slo;
+pub mod summarize;
 pub mod verdict;
+
+pub use summarize::summarize;

@@ -1610,8 +1610,8 @@ mod timeline {
 mod tests {
     use super::timeline::*;
     use super::*;
-    use firedrill_types::history::{OpKind, Outcome};
     use crate::fixtures;
+    use firedrill_types::history::{OpKind, Outcome};
     use std::sync::Arc;
 
     fn op(t_call: Micros, latency: Micros, outcome: Outcome, backend: Option<&str>) -> Op {

@@ -9,6 +9,7 @@ pub mod compose;
 pub mod gate;
 pub mod loadprofile;
 pub mod plan;
+pub mod runbook;
 pub mod scenario;
 pub mod slo;
 pub mod yaml;

@@ -9,16 +9,17 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::compose::{Compose, MountSource};
-use firedrill_types::history::Phase;
+use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::loadprofile::LoadProfile;
+use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
     CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec,
 };
 use crate::slo::SloSpec;
-use firedrill_types::summary::RolloutOutcome;
 use crate::yaml::{self, Diagnostic};
+use firedrill_types::history::Phase;
+use firedrill_types::summary::RolloutOutcome;
 
 const DEFAULT_STEADY: Duration = Duration::from_secs(5);
 const DEFAULT_RECOVERY: Duration = Duration::from_secs(10);
@@ -35,6 +36,9 @@ const DEFAULT_MAX_EXTENSIONS: u32 = 5;
 const DEFAULT_FAILURE_LIMIT: u32 = 3;
 const DEFAULT_CONSECUTIVE_FAILURE_LIMIT: u32 = 2;
 const DEFAULT_KILL_SWITCH_WITHIN: Duration = Duration::from_secs(60);
+/// The error rate under which "the load is back" after a recovering step, when the
+/// recovery phase sets no `max_error_rate` of its own.
+const DEFAULT_RECOVERED_ERROR_RATE: f64 = 0.01;
 /// Variables a rollout's traffic command gets at each stage.
 pub const STAGE_VARS: [&str; 3] = ["canary_weight", "baseline_weight", "canary_percent"];
 
@@ -59,6 +63,8 @@ pub struct Plan {
     pub fault_image: Option<String>,
     /// Set when steps mark a backup and a disaster: the data check runs in backup mode.
     pub backup: Option<BackupPlan>,
+    /// Set when the scenario is a Markdown runbook: what its page has beyond the steps.
+    pub page: Option<RunbookPlan>,
 }
 
 /// Gates on a restore from a backup.
@@ -81,6 +87,10 @@ pub struct ChecksPlan {
     pub reads: bool,
     pub health_timeout: Duration,
     pub converge: Vec<Converge>,
+    /// Nodes declared out of the cluster on purpose: not expected at the end.
+    pub removed: Vec<String>,
+    /// The recovery phase's error rate that counts as "the load is back" for `recovers`.
+    pub recovered_error_rate: f64,
 }
 
 /// A command that must give the same answer on every node.
@@ -109,6 +119,8 @@ pub struct PlannedStep {
     /// Marks whose span begins when this step starts, and ends when it ends.
     pub begins: Vec<MarkEdge>,
     pub ends: Vec<MarkEdge>,
+    /// Where a runbook's step sits in its page; `None` in a YAML scenario.
+    pub source: Option<SourceRef>,
 }
 
 /// A canary rollout, planned.
@@ -279,9 +291,15 @@ pub struct Wait {
 }
 
 impl Plan {
-    /// Reads and checks a scenario file with everything it refers to.
+    /// Reads and checks a scenario file (YAML, or a Markdown runbook) with everything it
+    /// refers to.
     pub fn load(path: &Path) -> Result<Plan, Vec<Diagnostic>> {
-        let file: ScenarioFile = yaml::load(path).map_err(|d| vec![d])?;
+        let (file, markdown): (ScenarioFile, _) = if runbook::is_runbook(path) {
+            let (file, rest) = runbook::read(path)?;
+            (file, Some(rest))
+        } else {
+            (yaml::load(path).map_err(|d| vec![d])?, None)
+        };
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
 
@@ -381,14 +399,21 @@ impl Plan {
         };
         let mut steps = Vec::new();
         planner.plan_steps(&file.steps, "", 1, &file.vars, &mut steps);
+        let mut rollback = Vec::new();
+        if let Some(markdown) = &markdown {
+            let prefix = runbook::ROLLBACK_PREFIX;
+            planner.plan_steps(&markdown.rollback, prefix, 1, &file.vars, &mut rollback);
+        }
         problems.append(&mut planner.problems);
         let backup = check_marks(path, &steps, file.backup.as_ref(), &mut problems);
-        if file.cluster.fault_image.is_none() && steps.iter().any(|s| s.action.is_fault()) {
+        let faults = steps.iter().chain(&rollback).any(|s| s.action.is_fault());
+        if file.cluster.fault_image.is_none() && faults {
             problems.push(Diagnostic::whole_file(
                 path,
                 "fault steps need a sidecar image: add `fault_image: <an image with iptables and iproute2>` under `cluster:`",
             ));
         }
+        let page = markdown.map(|m| m.into_plan(path, &mut steps, rollback, &mut problems));
         let mut converge = Vec::new();
         for c in &file.checks.converge {
             for n in c.nodes.iter().flatten() {
@@ -419,6 +444,20 @@ impl Plan {
                 compare,
                 timeout: c.timeout.unwrap_or(DEFAULT_CONVERGE),
             });
+        }
+
+        for n in &file.checks.removed {
+            if !nodes.is_empty() && !nodes.contains(&n.value) {
+                problems.push(Diagnostic::at(
+                    path,
+                    n.referenced.line(),
+                    n.referenced.column(),
+                    format!(
+                        "checks.removed: node `{}` is not a service of the compose file",
+                        n.value
+                    ),
+                ));
+            }
         }
 
         let (Ok(compose), Ok(profile)) = (compose, profile) else {
@@ -475,6 +514,9 @@ impl Plan {
             (Phase::Procedure, file.phases.procedure.slo),
             (Phase::Recovery, file.phases.recovery.slo),
         ]);
+        let recovered_error_rate = slos[&Phase::Recovery]
+            .max_error_rate
+            .unwrap_or(DEFAULT_RECOVERED_ERROR_RATE);
         Ok(Plan {
             file: path.to_path_buf(),
             name: file.name.value,
@@ -493,9 +535,17 @@ impl Plan {
                 reads: file.checks.reads,
                 health_timeout: file.checks.health_timeout.unwrap_or(DEFAULT_HEALTH),
                 converge,
+                removed: file
+                    .checks
+                    .removed
+                    .iter()
+                    .map(|n| n.value.clone())
+                    .collect(),
+                recovered_error_rate,
             },
             fault_image: file.cluster.fault_image,
             backup,
+            page,
         })
     }
 }
@@ -504,7 +554,8 @@ impl Plan {
     /// Every image the run needs: the topology's and those that steps switch nodes to.
     pub fn images(&self) -> Vec<String> {
         let mut images = self.compose.images();
-        for s in all_steps(&self.steps) {
+        let rollback = self.page.iter().flat_map(|r| all_steps(&r.rollback));
+        for s in all_steps(&self.steps).into_iter().chain(rollback) {
             match &s.action {
                 Action::Replace {
                     image: Some(image), ..
@@ -824,6 +875,7 @@ impl Planner<'_> {
             }),
             timeout: spec.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT),
             recovers,
+            source: None,
         })
     }
 

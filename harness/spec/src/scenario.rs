@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 
 use crate::slo::SloSpec;
 use crate::yaml::Scalar;
+pub use firedrill_types::facts::Mark;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,17 +48,6 @@ pub struct BackupSpec {
     /// the last write acknowledged before the disaster.
     #[serde(default, with = "humantime_serde")]
     pub rpo: Option<Duration>,
-}
-
-/// What a step's span (a loop's: all its iterations) stands for on the run clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mark {
-    /// The backup is taken: its recovery point lies between the step's start and end.
-    Backup,
-    /// The cluster is lost: from the step's start nothing acknowledged after the backup is
-    /// safe; writes invoked after its end go to the restored cluster.
-    Disaster,
 }
 
 #[derive(Debug, Deserialize)]
@@ -328,6 +318,11 @@ pub struct ChecksSpec {
     /// Commands that must give the same answer on every node once the load has stopped.
     #[serde(default)]
     pub converge: Vec<ConvergeSpec>,
+    /// Nodes the procedure takes out of the cluster on purpose (a member removed from the
+    /// membership whose container stays): they need not be running at the end. A node a
+    /// `destroy` step removed is known to be gone without this.
+    #[serde(default)]
+    pub removed: Vec<Spanned<String>>,
 }
 
 /// Replica convergence: `command` run in every node gives the same answer.
@@ -352,6 +347,7 @@ impl Default for ChecksSpec {
             reads: true,
             health_timeout: None,
             converge: Vec::new(),
+            removed: Vec::new(),
         }
     }
 }

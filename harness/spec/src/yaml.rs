@@ -267,6 +267,9 @@ fn explain(text: &str, error: &serde_saphyr::Error) -> Option<Explained> {
                 "close it with the matching `]` or `}`"
             } else if msg.starts_with("unclosed quote") {
                 "close the quote at the end of the value"
+            } else if msg.contains("mapping values are not allowed") {
+                // Most often a plain value with `: ` in it (a sentence, a command).
+                "if the value itself contains `: `, quote it (\"…\"); otherwise check the indentation: the keys of one map start in the same column"
             } else if msg.contains("indicator")
                 || msg.contains("expected key")
                 || msg.contains("not allowed in this context")
@@ -496,6 +499,8 @@ mod tests {
         assert_eq!(d.line, 4, "{d}");
         assert!(d.message.starts_with("YAML syntax error"), "{d}");
         assert!(d.message.contains("check the indentation"), "{d}");
+        let d = error("name: a\ninner:\n  command: echo it: works\n");
+        assert!(d.message.contains("quote it"), "{d}");
         let d = error("name: a\ninner:\n\tcommand: x\n");
         assert!(d.message.contains("indent with spaces"), "{d}");
         let d = error("name: [a\n");

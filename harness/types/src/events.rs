@@ -37,4 +37,3 @@ pub enum RunEvent {
         out_dir: PathBuf,
     },
 }
-

@@ -7,5 +7,6 @@
 
 pub mod events;
 pub mod exit;
+pub mod facts;
 pub mod history;
 pub mod summary;

@@ -43,7 +43,8 @@ pub struct Summary {
     #[serde(default)]
     pub recoveries: Vec<RecoveryResult>,
     pub load: LoadStats,
-    /// Each node's image when the cluster started and when the run ended.
+    /// Every node the run had (a spare never started is not listed): its images at the
+    /// start and the end, and whether it was running and healthy at the end.
     pub nodes: Vec<NodeRecord>,
     /// The backup and restore timeline, when steps marked a backup and a disaster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,6 +217,9 @@ pub struct LoadStats {
     pub ops: u64,
     pub reads: u64,
     pub writes: u64,
+    /// Compare-and-set operations.
+    #[serde(default)]
+    pub cas: u64,
     pub ok: u64,
     pub fail: u64,
     pub unknown: u64,
@@ -228,11 +232,33 @@ pub struct LoadStats {
     pub max_behind_schedule_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One node of the topology at the end of the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NodeRecord {
     pub name: String,
     pub image_at_start: String,
     pub image_at_end: String,
+    /// The node must be running and healthy at the end: it was started during the run and
+    /// neither destroyed by a step nor declared `removed`.
+    pub expected: bool,
+    /// Why it is not expected, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_expected_because: Option<String>,
+    /// Its container exists and runs (not paused).
+    pub running: bool,
+    /// It passed its health check after the recovery phase (`false` when it has none and
+    /// is not running).
+    pub healthy: bool,
+    /// Docker's state of the container (`running`, `exited`, `paused`, `removed`…).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// What the health check said last, or why it was not run.
+    pub health_detail: String,
+    /// The last lines of its log, when it is expected and not healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
 }
 
 /// A backup, the loss of the cluster and the restore, on the run clock.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod compose;
 pub mod console;
+pub mod debootstrap;
 pub mod events;
 pub mod fault;
 pub mod history;

@@ -1,9 +1,9 @@
 //! Container images built offline from a recipes file.
 //!
 //! No registry is reachable, so every image a compose file names must be built on the machine:
-//! either a root file system made by debootstrap and imported (`docker import`), or a Dockerfile
-//! context built `FROM` such an image. This module knows recipes and the Docker engine, nothing
-//! about what the images contain.
+//! either a root file system made by debootstrap (the machine's, or one [`crate::debootstrap`]
+//! fetches) and imported (`docker import`), or a Dockerfile context built `FROM` such an image.
+//! This module knows recipes and the Docker engine, nothing about what the images contain.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -17,8 +17,13 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use tokio::io::AsyncReadExt;
 
+use crate::debootstrap::{Debootstrap, DebootstrapError};
+
 /// Label put on every image firedrill builds, so they can be told apart from the user's.
 pub const MANAGED_LABEL: &str = "firedrill.managed";
+
+/// Names the Debian mirror for debootstrap, before (or without) the apt configuration.
+pub const MIRROR_VARIABLE: &str = "FIREDRILL_DEBIAN_MIRROR";
 
 /// An imported root file system has no environment at all; shells and `docker exec` need PATH.
 const ROOTFS_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -69,12 +74,17 @@ pub enum ImageError {
         tag: String,
         source: bollard::errors::Error,
     },
-    #[error("building {tag} needs debootstrap, which is not installed: install it: apt-get install debootstrap")]
-    DebootstrapMissing { tag: String },
+    #[error("building {tag}: {source}")]
+    Debootstrap {
+        tag: String,
+        source: DebootstrapError,
+    },
     #[error("building {tag} with debootstrap needs root: run as root, or build the images once as root with `firedrill images build`")]
     NotRoot { tag: String },
-    #[error("no Debian mirror for suite {suite} in the apt configuration ({searched}): add an apt source for {suite}, then retry")]
+    #[error("no Debian mirror for suite {suite}: set {variable} to the URL of a Debian mirror (http://…/debian), or add an apt source for {suite} (there is none in {searched})", variable = MIRROR_VARIABLE)]
     NoMirror { suite: String, searched: String },
+    #[error("{variable}={value} names no mirror debootstrap can use: give an http://, https:// or file:/ URL", variable = MIRROR_VARIABLE)]
+    BadMirror { value: String },
     #[error("debootstrap for {tag} failed ({status}); its output ends with:\n{output_tail}")]
     DebootstrapFailed {
         tag: String,
@@ -593,19 +603,23 @@ async fn build_rootfs(
     include: &[String],
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ImageError> {
-    let program = find_program("debootstrap").ok_or_else(|| ImageError::DebootstrapMissing {
-        tag: tag.to_string(),
-    })?;
     if !is_root() {
         return Err(ImageError::NotRoot {
             tag: tag.to_string(),
         });
     }
-    let mirror = find_mirror(Path::new("/etc/apt"), suite)?;
+    let variable = std::env::var(MIRROR_VARIABLE).ok();
+    let mirror = mirror_for(suite, variable.as_deref(), Path::new("/etc/apt"))?;
+    let debootstrap = Debootstrap::obtain(&mirror, suite, progress)
+        .await
+        .map_err(|source| ImageError::Debootstrap {
+            tag: tag.to_string(),
+            source,
+        })?;
     // Dropped on every path out of here, so the root file system never outlives the build.
     let work = RootfsWork::create()?;
     let rootfs = work.path().join("rootfs");
-    let mut command = tokio::process::Command::new(&program);
+    let mut command = debootstrap.command();
     if let Some(variant) = variant {
         command.arg(format!("--variant={variant}"));
     }
@@ -619,7 +633,7 @@ async fn build_rootfs(
         .kill_on_drop(true);
     progress(&format!("running debootstrap {suite} from {mirror}"));
     let output = command.output().await.map_err(|source| ImageError::Io {
-        action: format!("run {}", program.display()),
+        action: format!("run {}", debootstrap.program().display()),
         source,
     })?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -760,15 +774,6 @@ async fn import(docker: &Docker, tag: &str, archive: &Path, suite: &str) -> Resu
     Ok(())
 }
 
-/// Searches PATH and the sbin directories, which a non-root PATH often lacks.
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 /// The effective uid from /proc, to avoid a libc dependency for one call.
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
@@ -778,6 +783,22 @@ fn is_root() -> bool {
             .and_then(|uids| uids.split_whitespace().nth(1))
             == Some("0")
     })
+}
+
+/// The mirror for `suite`: the one `variable` (the value of [`MIRROR_VARIABLE`]) names, else
+/// the apt configuration's. The variable comes first so that it can replace the configuration.
+pub(crate) fn mirror_for(
+    suite: &str,
+    variable: Option<&str>,
+    apt_dir: &Path,
+) -> Result<String, ImageError> {
+    match variable.map(str::trim).filter(|value| !value.is_empty()) {
+        Some(uri) if is_fetchable(uri) => Ok(uri.trim_end_matches('/').to_string()),
+        Some(value) => Err(ImageError::BadMirror {
+            value: value.to_string(),
+        }),
+        None => find_mirror(apt_dir, suite),
+    }
 }
 
 /// The first mirror the machine's apt configuration uses for `suite`: deb822 `.sources` files
@@ -1024,6 +1045,36 @@ pub(crate) mod tests {
         let err = find_mirror(apt.path(), "sid").unwrap_err();
         assert!(matches!(err, ImageError::NoMirror { .. }));
         assert!(err.to_string().contains("suite sid"), "{err}");
+    }
+
+    #[test]
+    fn the_variable_names_the_mirror_before_the_apt_configuration() {
+        let apt = tempfile::tempdir().unwrap();
+        std::fs::write(
+            apt.path().join("sources.list"),
+            "deb http://apt.example/debian bookworm main\n",
+        )
+        .unwrap();
+        let mirror = |variable| mirror_for("bookworm", variable, apt.path());
+        assert_eq!(
+            mirror(Some("http://variable.example/debian/")).unwrap(),
+            "http://variable.example/debian"
+        );
+        assert_eq!(mirror(Some(" ")).unwrap(), "http://apt.example/debian");
+        assert_eq!(mirror(None).unwrap(), "http://apt.example/debian");
+        let bad = mirror(Some("cdrom:/media")).unwrap_err();
+        assert!(matches!(bad, ImageError::BadMirror { .. }), "{bad}");
+        assert!(bad.to_string().contains(MIRROR_VARIABLE), "{bad}");
+
+        let none = mirror_for("bookworm", None, &apt.path().join("absent")).unwrap_err();
+        let message = none.to_string();
+        assert!(matches!(none, ImageError::NoMirror { .. }), "{message}");
+        assert!(
+            message.contains(&format!(
+                "set {MIRROR_VARIABLE} to the URL of a Debian mirror"
+            )),
+            "{message}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod cluster;
 mod console;
+mod debootstrap;
 mod events;
 mod fault;
 pub mod images;

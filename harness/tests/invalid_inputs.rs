@@ -4,8 +4,9 @@
 //! themselves are insta snapshots, so a change of wording is reviewed like code.
 //!
 //! Environment problems (no Docker daemon, a published port already taken, an image that
-//! cannot be built, debootstrap missing, not root) are not the user's files: they stop a run
-//! with exit code 3, and leave nothing behind.
+//! cannot be built, no Debian mirror configured, not root) are not the user's files: they stop
+//! a run with exit code 3, and leave nothing behind. A machine without debootstrap is no such
+//! problem: firedrill fetches it.
 
 mod common;
 
@@ -353,27 +354,111 @@ fn an_image_that_cannot_be_built_is_an_infrastructure_error() {
     assert_eq!(leftovers_of(pid), "", "objects left on the Docker daemon");
 }
 
-/// debootstrap missing (hidden here by an empty /usr/sbin in a mount namespace of the
-/// test's own): exit code 3 saying which image needs it and how to install it.
-#[test]
-fn debootstrap_missing_is_an_infrastructure_error() {
-    let recipes = fixture("environment/rootfs-recipes.yaml");
-    let out = Command::new("unshare")
-        .args(["--mount", "sh", "-c"])
-        .arg(r#"mount -t tmpfs tmpfs /usr/sbin && exec "$0" images build --recipes "$1""#)
+/// Runs firedrill in a mount namespace of the test's own where the machine looks bare:
+/// debootstrap and wget, where installed, are hidden under /dev/null (not a regular file, so
+/// neither firedrill nor debootstrap finds them), and so is the apt configuration when
+/// `hide_apt` (under an empty tmpfs). The rest of the system stays: debootstrap needs chroot
+/// from /usr/sbin and curl.
+fn on_a_bare_machine(args: &[&str], hide_apt: bool, env: &[(&str, &str)]) -> Output {
+    let hide = r#"set -e
+for tool in /usr/sbin/debootstrap /sbin/debootstrap /usr/bin/wget /bin/wget; do
+  if [ -f "$tool" ]; then mount --bind /dev/null "$tool"; fi
+done
+if [ "$HIDE_APT" = yes ]; then mount -t tmpfs tmpfs /etc/apt; fi
+exec "$@""#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "sh", "-c", hide, "sh"])
         .arg(env!("CARGO_BIN_EXE_firedrill"))
-        .arg(&recipes)
+        .args(args)
         .current_dir(repo())
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HIDE_APT", if hide_apt { "yes" } else { "no" })
         .env("NO_COLOR", "1")
+        .env_remove("FIREDRILL_DEBIAN_MIRROR");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("unshare runs (util-linux)");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Removes an image when dropped, also after a failed assertion.
+struct RemoveImage(&'static str);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["image", "rm", "--force", self.0])
+            .output();
+    }
+}
+
+/// debootstrap and wget not installed: firedrill fetches debootstrap from the apt
+/// configuration's mirror into its cache, has curl stand in for wget, and builds the image.
+#[test]
+fn a_missing_debootstrap_is_fetched_from_the_mirror() {
+    let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const TAG: &str = "firedrill-test/fetched-debootstrap:1";
+    let _remove = RemoveImage(TAG);
+    let cache = tempfile::tempdir().expect("temporary directory");
+    let recipes = fixture("environment/fetched-debootstrap-recipes.yaml");
+    let out = on_a_bare_machine(
+        &["images", "build", "--recipes", &recipes],
+        false,
+        &[("XDG_CACHE_HOME", cache.path().to_str().expect("UTF-8 path"))],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let copy = cache.path().join("firedrill/debootstrap");
+    for expected in [
+        "images: debootstrap not installed: fetched debootstrap ".to_string(),
+        format!("into {}/", copy.display()),
+        "Release signature checked against /usr/share/keyrings/debian-archive-keyring.gpg"
+            .to_string(),
+        "images: wget not installed: debootstrap downloads through curl instead".to_string(),
+        format!("built {TAG} in "),
+    ] {
+        assert!(
+            out.stdout.contains(&expected),
+            "says `{expected}`:\n{}",
+            out.stdout
+        );
+    }
+    let versions = std::fs::read_dir(&copy)
+        .expect("the cache holds the copy")
+        .count();
+    assert_eq!(versions, 1, "one unpacked copy in {}", copy.display());
+    let os = Command::new("docker")
+        .args(["run", "--rm", TAG, "cat", "/etc/debian_version"])
         .output()
-        .expect("unshare runs (util-linux)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+        .expect("docker runs");
+    assert!(
+        os.status.success() && String::from_utf8_lossy(&os.stdout).starts_with("12."),
+        "the image is Debian 12: {}",
+        String::from_utf8_lossy(&os.stderr)
+    );
+}
+
+/// Neither debootstrap nor an apt configuration, and FIREDRILL_DEBIAN_MIRROR unset: nothing
+/// says where Debian comes from, so exit code 3 naming the variable to set.
+#[test]
+fn no_mirror_configured_is_an_infrastructure_error() {
+    let recipes = fixture("environment/rootfs-recipes.yaml");
+    let out = on_a_bare_machine(&["images", "build", "--recipes", &recipes], true, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("set FIREDRILL_DEBIAN_MIRROR"),
+        "{}",
+        out.stderr
+    );
     insta::assert_snapshot!(format!(
-        "$ firedrill images build --recipes {recipes}   # debootstrap not installed\n{}",
-        relative(&stderr)
+        "$ firedrill images build --recipes {recipes}   # no debootstrap, no /etc/apt, FIREDRILL_DEBIAN_MIRROR unset\n{}",
+        relative(&out.stderr)
     ));
 }
 

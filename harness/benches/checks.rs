@@ -15,8 +15,8 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use firedrill::check::{data_check, read_check};
 use firedrill::history::{Micros, Op, OpKind, Outcome};
+use firedrill_judge::check::{data_check, read_check};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -186,6 +186,7 @@ fn generate(shape: &Shape, n: usize, seed: u64) -> History {
             kind,
             key: Arc::clone(&keys[key]),
             value,
+            expected: None,
             t_intended: t_call,
             t_call,
             t_return,

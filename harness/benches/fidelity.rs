@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use firedrill::cluster::{self, Cluster};
 use firedrill::history::{Micros, Op, Outcome};
 use firedrill::load::{reqwest_method, LoadRun, Target};
-use firedrill::loadprofile::LoadProfile;
+use firedrill_spec::loadprofile::LoadProfile;
 
 mod support;
 

@@ -21,7 +21,7 @@ pub use firedrill_types::exit;
     name = "firedrill",
     version,
     about = "Proves operator runbooks work: runs a procedure against a real cluster under load and judges it.",
-    after_help = "Exit codes: 0 all verdicts passed · 1 a verdict failed · 2 invalid input (nothing started) · 3 infrastructure problem · 130 interrupted.\n\nExamples:\n  firedrill run scenarios/                      every scenario in the directory\n  firedrill run scenarios/rolling-upgrade.yaml --seed 42 --keep\n  firedrill validate scenarios/ scenarios/sabotage/\n  firedrill clean"
+    after_help = "Exit codes: 0 all verdicts passed · 1 a verdict failed · 2 invalid input (nothing started) · 3 infrastructure problem · 101 internal error (a bug in firedrill) · 130 interrupted.\n\nExamples:\n  firedrill run scenarios/                      every scenario in the directory\n  firedrill run scenarios/rolling-upgrade.yaml --seed 42 --keep\n  firedrill validate scenarios/ scenarios/sabotage/\n  firedrill clean --run 6d7dc96b"
 )]
 pub struct Cli {
     /// More detail on stderr (-v info, -vv debug); RUST_LOG overrides.
@@ -67,8 +67,12 @@ enum Command {
         command: ImagesCommand,
     },
     /// Remove every container, network and volume firedrill created, including kept clusters
-    /// and what killed runs left behind.
-    Clean,
+    /// and what killed runs left behind; with --run, only that run's.
+    Clean {
+        /// The run id a run prints (and `--keep` names): remove only what that run created.
+        #[arg(long)]
+        run: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,7 +100,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Images {
             command: ImagesCommand::Build { recipes, force },
         } => build_images(&recipes, force).await,
-        Command::Clean => clean().await,
+        Command::Clean { run } => clean(run.as_deref()).await,
     };
     ExitCode::from(code)
 }
@@ -222,8 +226,13 @@ fn list(paths: &[PathBuf]) -> u8 {
 }
 
 fn infrastructure(message: impl std::fmt::Display) -> u8 {
+    failed(exit::INFRASTRUCTURE, message)
+}
+
+/// Prints why a command stopped and returns its exit code.
+fn failed(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
-    exit::INFRASTRUCTURE
+    code
 }
 
 /// The recipes that build a topology's images live beside its compose file.
@@ -234,7 +243,7 @@ fn recipes_for(compose_file: &Path) -> PathBuf {
         .join("images/recipes.yaml")
 }
 
-async fn ensure_images(docker: &bollard::Docker, plans: &[Plan]) -> Result<(), String> {
+async fn ensure_images(docker: &bollard::Docker, plans: &[Plan]) -> Result<(), (u8, String)> {
     let mut by_recipes: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
     for p in plans {
         by_recipes
@@ -249,19 +258,19 @@ async fn ensure_images(docker: &bollard::Docker, plans: &[Plan]) -> Result<(), S
             // No recipes beside the compose file: the images must already be there.
             for tag in &wanted {
                 if docker.inspect_image(tag).await.is_err() {
-                    return Err(format!(
+                    return Err((exit::INFRASTRUCTURE, format!(
                         "image {tag} is not on the Docker engine and there is no recipes file at {} to build it: add one, or build or load the image yourself",
                         path.display()
-                    ));
+                    )));
                 }
             }
             continue;
         }
-        let recipes = Recipes::load(&path).map_err(|e| e.to_string())?;
+        let recipes = Recipes::load(&path).map_err(|e| (e.exit_code(), e.to_string()))?;
         let progress = |line: &str| println!("images: {line}");
         images::ensure(docker, &recipes, &wanted, false, &progress)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (e.exit_code(), e.to_string()))?;
     }
     Ok(())
 }
@@ -276,8 +285,8 @@ async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, kee
         Ok(d) => d,
         Err(e) => return infrastructure(e),
     };
-    if let Err(e) = ensure_images(&docker, &plans).await {
-        return infrastructure(e);
+    if let Err((code, message)) = ensure_images(&docker, &plans).await {
+        return failed(code, message);
     }
     let several = plans.len() > 1;
     let mut code = exit::PASS;
@@ -304,11 +313,8 @@ async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, kee
         let this = match result {
             Ok(s) if s.verdict == Verdict::Pass => exit::PASS,
             Ok(_) => exit::VERDICT_FAILED,
-            Err(RunError::Interrupted) => {
-                eprintln!("error: {}", RunError::Interrupted);
-                exit::INTERRUPTED
-            }
-            Err(e) => infrastructure(format!("{}: {e}", plan.name)),
+            Err(RunError::Interrupted) => failed(exit::INTERRUPTED, RunError::Interrupted),
+            Err(e) => failed(e.exit_code(), format!("{}: {e}", plan.name)),
         };
         code = code.max(this);
         if several {
@@ -344,7 +350,7 @@ fn listen_for_signals() -> watch::Receiver<bool> {
 async fn build_images(recipes: &Path, force: bool) -> u8 {
     let recipes = match Recipes::load(recipes) {
         Ok(r) => r,
-        Err(e) => return infrastructure(e),
+        Err(e) => return failed(e.exit_code(), e),
     };
     let docker = match cluster::connect().await {
         Ok(d) => d,
@@ -359,16 +365,16 @@ async fn build_images(recipes: &Path, force: bool) -> u8 {
             }
             exit::PASS
         }
-        Err(e) => infrastructure(e),
+        Err(e) => failed(e.exit_code(), e),
     }
 }
 
-async fn clean() -> u8 {
+async fn clean(run: Option<&str>) -> u8 {
     let docker = match cluster::connect().await {
         Ok(d) => d,
         Err(e) => return infrastructure(e),
     };
-    match cluster::reap(&docker, None).await {
+    match cluster::reap(&docker, run).await {
         Ok(r) => {
             println!(
                 "removed {} containers, {} volumes, {} networks",

@@ -120,6 +120,33 @@ pub enum ImageError {
     Io { action: String, source: io::Error },
 }
 
+impl ImageError {
+    /// A mistake in the user's recipes is invalid input; everything else is the machine's.
+    pub fn exit_code(&self) -> u8 {
+        use firedrill_types::exit;
+        match self {
+            ImageError::ParseRecipes { .. }
+            | ImageError::InvalidRecipe { .. }
+            | ImageError::NoBaseRecipe { .. }
+            | ImageError::Cycle { .. }
+            | ImageError::ReadDockerfile { .. }
+            | ImageError::ReadRecipes { .. } => exit::INVALID_INPUT,
+            ImageError::NoRecipe { .. }
+            | ImageError::Inspect { .. }
+            | ImageError::Debootstrap { .. }
+            | ImageError::NotRoot { .. }
+            | ImageError::NoMirror { .. }
+            | ImageError::BadMirror { .. }
+            | ImageError::DebootstrapFailed { .. }
+            | ImageError::PrepareSpawn { .. }
+            | ImageError::PrepareFailed { .. }
+            | ImageError::BuildFailed { .. }
+            | ImageError::ImportFailed { .. }
+            | ImageError::Io { .. } => exit::INFRASTRUCTURE,
+        }
+    }
+}
+
 /// The recipes of one file, in file order.
 #[derive(Debug, Clone)]
 pub struct Recipes {

@@ -58,6 +58,19 @@ pub enum RunError {
     Interrupted,
 }
 
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        use firedrill_types::exit;
+        match self {
+            RunError::Cluster(_) | RunError::Artifacts { .. } | RunError::Load(_) => {
+                exit::INFRASTRUCTURE
+            }
+            RunError::Panicked(_) => exit::INTERNAL,
+            RunError::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
+
 /// Runs the plan and removes what it created (unless `keep`), whatever happens.
 pub async fn run(
     plan: &Plan,

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use firedrill::compose::Compose;
+use firedrill_spec::compose::Compose;
 
 /// The repository root (the benches run from the crate's directory).
 pub fn repo_root() -> PathBuf {

@@ -459,6 +459,7 @@ pub(crate) mod fixtures {
                 ops: 11_573,
                 reads: 5_783,
                 writes: 5_790,
+                cas: 0,
                 ok: 11_570,
                 fail: 1,
                 unknown: 2,
@@ -472,6 +473,12 @@ pub(crate) mod fixtures {
                     name: name.to_string(),
                     image_at_start: "firedrill/kv:1.4.23".to_string(),
                     image_at_end: "firedrill/kv:1.5.1".to_string(),
+                    expected: true,
+                    running: true,
+                    healthy: true,
+                    state: "running".to_string(),
+                    health_detail: "passes its health check".to_string(),
+                    ..NodeRecord::default()
                 })
                 .collect(),
             backup: None,

@@ -10,3 +10,5 @@ pub const INVALID_INPUT: u8 = 2;
 pub const INFRASTRUCTURE: u8 = 3;
 /// Interrupted by Ctrl-C or SIGTERM (after cleaning up).
 pub const INTERRUPTED: u8 = 130;
+/// firedrill itself failed (a panic: a bug to report); the cluster was removed.
+pub const INTERNAL: u8 = 101;

@@ -18,6 +18,7 @@ pub mod images;
 pub mod load;
 pub mod loadprofile;
 pub mod plan;
+pub mod prometheus;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -956,7 +956,8 @@ pub(crate) mod tests {
             [
                 "firedrill/debian-etcd:bookworm",
                 "firedrill/etcd:3.4.23",
-                "firedrill/etcd:3.5.1"
+                "firedrill/etcd:3.5.1",
+                "firedrill/prometheus:2.42.0"
             ]
         );
         let RecipeSource::Debootstrap {

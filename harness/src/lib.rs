@@ -14,6 +14,7 @@ mod events;
 mod fault;
 pub mod images;
 pub mod load;
+pub mod prometheus;
 mod run;
 mod step;
 

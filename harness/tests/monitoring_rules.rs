@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{firedrill, repo, SERIAL};
-use firedrill::compose::Compose;
+use firedrill_spec::compose::Compose;
 use serde::Deserialize;
 
 const PROMETHEUS: &str = "firedrill/prometheus:2.42.0";
@@ -389,7 +389,7 @@ fn the_monitored_topology_is_the_bundled_cluster_plus_prometheus() {
         .contains("/-/ready"));
     for m in &prometheus.mounts {
         assert!(m.read_only, "{m:?}");
-        let firedrill::compose::MountSource::Bind(path) = &m.source else {
+        let firedrill_spec::compose::MountSource::Bind(path) = &m.source else {
             panic!("{m:?} is not a file of the repository");
         };
         assert!(path.exists(), "{}", path.display());

@@ -19,7 +19,6 @@ mod search;
 mod tests;
 mod zones;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use firedrill_types::history::Op;
@@ -27,7 +26,7 @@ use firedrill_types::summary::{
     KeyUnknown, KeyViolation, LinearizabilityResult, LinearizableVerdict,
 };
 
-use history::KeyHistory;
+use history::{KeyHistory, TextMap};
 use search::Answer;
 
 #[derive(Debug, Clone)]
@@ -49,7 +48,7 @@ impl Default for Options {
 
 /// Checks every key of `ops` (in any order); the result lists keys by name.
 pub fn check(ops: &[Op], options: &Options) -> LinearizabilityResult {
-    let mut by_key: HashMap<&str, Vec<&Op>> = HashMap::new();
+    let mut by_key: TextMap<&str, Vec<&Op>> = TextMap::default();
     for op in ops {
         by_key.entry(&op.key).or_default().push(op);
     }
@@ -70,7 +69,7 @@ pub fn check(ops: &[Op], options: &Options) -> LinearizabilityResult {
         unknown: Vec::new(),
     };
     for (key, ops) in keys {
-        let h = KeyHistory::new(key, ops);
+        let h = KeyHistory::new(key, &ops);
         result.keys_checked += 1;
         result.ops_checked += h.ops.len() as u64;
         let by_zones = h.has_unique_writes();
@@ -81,7 +80,9 @@ pub fn check(ops: &[Op], options: &Options) -> LinearizabilityResult {
         } += 1;
         let answer = match anomalies::find(&h) {
             Some(v) => KeyAnswer::Violated(v),
-            None if by_zones => zones::check(&h).map_or(KeyAnswer::Linearizable, KeyAnswer::Violated),
+            None if by_zones => {
+                zones::check(&h).map_or(KeyAnswer::Linearizable, KeyAnswer::Violated)
+            }
             None => searched(&h, options, &mut result.states_explored),
         };
         match answer {

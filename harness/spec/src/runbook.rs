@@ -106,7 +106,7 @@ pub struct RunbookPlan {
 /// A runbook read from its page, before planning: the part of it `ScenarioFile` has no
 /// room for.
 #[derive(Debug)]
-pub struct Runbook {
+pub(crate) struct Runbook {
     pub(crate) rollback: Vec<StepSpec>,
     /// One per step of the scenario, in order; then one per rollback step.
     sources: Vec<SourceRef>,
@@ -116,13 +116,16 @@ pub struct Runbook {
 
 /// Reads a runbook page into a scenario (checked by `Plan::load` like a YAML one) and the
 /// rest of the runbook.
-pub fn read(path: &Path) -> Result<(ScenarioFile, Runbook), Vec<Diagnostic>> {
+pub(crate) fn read(path: &Path) -> Result<(ScenarioFile, Runbook), Vec<Diagnostic>> {
     let text = read::text(path).map_err(|d| vec![d])?;
     read_str(path, &text)
 }
 
 /// [`read`] on text already in memory; `path` names it in diagnostics.
-pub fn read_str(path: &Path, text: &str) -> Result<(ScenarioFile, Runbook), Vec<Diagnostic>> {
+pub(crate) fn read_str(
+    path: &Path,
+    text: &str,
+) -> Result<(ScenarioFile, Runbook), Vec<Diagnostic>> {
     read::runbook(path, text)
 }
 

@@ -401,10 +401,13 @@ pub struct KillSwitchResult {
 /// before it could decide (never read as a pass).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinearizableVerdict {
+    /// Every key is linearizable.
     #[serde(rename = "true")]
     True,
+    /// Some key is not.
     #[serde(rename = "false")]
     False,
+    /// No key is proven wrong, but some could not be decided in time.
     #[serde(rename = "unknown")]
     Unknown,
 }
@@ -414,7 +417,7 @@ pub enum LinearizableVerdict {
 pub struct LinearizabilityResult {
     /// `false` if any key is violated, else `unknown` if any key is undecided, else `true`.
     pub linearizable: LinearizableVerdict,
-    /// Keys with at least one operation.
+    /// Keys with at least one operation in the history.
     pub keys_checked: u64,
     /// Keys proven linearizable.
     pub keys_linearizable: u64,
@@ -458,7 +461,9 @@ pub enum LinearizabilityViolationKind {
 /// Why one key is not linearizable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyViolation {
+    /// The key whose history is violated.
     pub key: String,
+    /// What kind of impossibility its history shows.
     pub kind: LinearizabilityViolationKind,
     /// In words: which operations, and which order among them is impossible.
     pub explanation: String,
@@ -469,6 +474,7 @@ pub struct KeyViolation {
 /// A key the search could not decide within its budget: how far it got.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyUnknown {
+    /// The key left undecided.
     pub key: String,
     /// The key's time budget, in milliseconds.
     pub budget_ms: u64,

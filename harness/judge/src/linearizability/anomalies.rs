@@ -86,7 +86,9 @@ fn lost_update(h: &KeyHistory, writers: &[(usize, Option<&KeyOp>)]) -> Option<Ke
                     h.describe(o),
                     h.value_text(e)
                 );
-                let ops = [first.op.id, o.op.id].into_iter().chain(writer.map(|w| w.op.id));
+                let ops = [first.op.id, o.op.id]
+                    .into_iter()
+                    .chain(writer.map(|w| w.op.id));
                 return Some(h.violation(Kind::LostUpdate, text, ops));
             }
             Some(_) => {}

@@ -5,6 +5,7 @@
 //! took effect, nothing could tell, so "it never happened" explains the rest as well.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use firedrill_types::history::{Micros, Op, OpKind, Outcome};
 
@@ -22,7 +23,7 @@ pub(super) type Value = u32;
 pub(super) const ABSENT: Value = 0;
 
 /// What an operation did to the register, or saw in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Effect {
     Read(Value),
     Write(Value),
@@ -48,17 +49,22 @@ impl KeyOp<'_> {
         }
     }
 
-    /// The value this operation proves was in the register: an ok read's, or an ok cas's
+    /// The value this operation needs in the register to take effect: a read's, or a cas's
     /// compare value.
-    pub fn observed(&self) -> Option<Value> {
+    pub fn needs(&self) -> Option<Value> {
         match self.effect {
-            Effect::Read(v) => Some(v),
-            Effect::Cas { expected, .. } if self.op.outcome == Outcome::Ok => Some(expected),
-            _ => None,
+            Effect::Read(v) | Effect::Cas { expected: v, .. } => Some(v),
+            Effect::Write(_) => None,
         }
     }
 
-    /// Whether it must have taken effect (its outcome is known).
+    /// The value this operation proves was in the register: an ok read's, or an ok cas's
+    /// compare value.
+    pub fn observed(&self) -> Option<Value> {
+        self.needs().filter(|_| self.op.outcome == Outcome::Ok)
+    }
+
+    /// Whether it must have taken effect (by its return).
     pub fn definite(&self) -> bool {
         self.ret != NEVER
     }
@@ -76,27 +82,11 @@ pub(super) struct KeyHistory<'a> {
 
 impl<'a> KeyHistory<'a> {
     /// `ops` are the key's operations, in any order.
-    pub fn new(key: &'a str, ops: impl IntoIterator<Item = &'a Op>) -> Self {
-        let mut values = vec![None];
-        let mut ids: HashMap<&str, Value> = HashMap::new();
-        let mut intern = |v: &'a Option<Box<str>>| match v.as_deref() {
-            None => ABSENT,
-            Some(text) => *ids.entry(text).or_insert_with(|| {
-                values.push(Some(text));
-                (values.len() - 1) as Value
-            }),
-        };
-        let mut kept = Vec::new();
+    pub fn new(key: &'a str, ops: &[&'a Op]) -> Self {
+        let mut values = Interner::default();
+        let mut kept = Vec::with_capacity(ops.len());
         let mut failed = Vec::new();
-        for op in ops {
-            let effect = match op.kind {
-                OpKind::Read => Effect::Read(intern(&op.value)),
-                OpKind::Write => Effect::Write(intern(&op.value)),
-                OpKind::Cas => Effect::Cas {
-                    expected: intern(&op.expected),
-                    new: intern(&op.value),
-                },
-            };
+        for &op in ops {
             match (op.outcome, op.kind) {
                 (Outcome::Ok, _) => {}
                 (_, OpKind::Read) => continue,
@@ -106,27 +96,32 @@ impl<'a> KeyHistory<'a> {
                 }
                 (Outcome::Unknown, _) => {}
             }
+            let effect = match op.kind {
+                OpKind::Read => Effect::Read(values.intern(&op.value)),
+                OpKind::Write => Effect::Write(values.intern(&op.value)),
+                OpKind::Cas => Effect::Cas {
+                    expected: values.intern(&op.expected),
+                    new: values.intern(&op.value),
+                },
+            };
             kept.push(KeyOp {
                 op,
                 call: shift(op.t_call),
                 ret: match op.outcome {
                     Outcome::Unknown => NEVER,
-                    _ => shift(op.t_return),
+                    _ => shift(op.t_return.max(op.t_call)),
                 },
                 effect,
             });
         }
-        drop(intern);
+        let values = values.texts;
 
         let mut seen = vec![false; values.len()];
-        for o in &kept {
-            match o.effect {
-                Effect::Read(v) | Effect::Cas { expected: v, .. } => seen[v as usize] = true,
-                Effect::Write(_) => {}
-            }
+        for v in kept.iter().filter_map(KeyOp::needs) {
+            seen[v as usize] = true;
         }
         kept.retain(|o| o.definite() || o.written().is_some_and(|v| seen[v as usize]));
-        kept.sort_by_key(|o| (o.call, o.ret, o.op.id));
+        kept.sort_unstable_by_key(|o| (o.call, o.ret, o.op.id));
         KeyHistory {
             key,
             ops: kept,
@@ -148,6 +143,71 @@ impl<'a> KeyHistory<'a> {
     }
 }
 
+/// Numbers the key's values in order of appearance, after [`ABSENT`].
+struct Interner<'a> {
+    ids: TextMap<&'a str, Value>,
+    texts: Vec<Option<&'a str>>,
+}
+
+impl Default for Interner<'_> {
+    fn default() -> Self {
+        Interner {
+            ids: TextMap::default(),
+            texts: vec![None],
+        }
+    }
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, value: &'a Option<Box<str>>) -> Value {
+        let Some(text) = value.as_deref() else {
+            return ABSENT;
+        };
+        *self.ids.entry(text).or_insert_with(|| {
+            self.texts.push(Some(text));
+            (self.texts.len() - 1) as Value
+        })
+    }
+}
+
 fn shift(t: Micros) -> Time {
     t.saturating_add(1).min(NEVER - 1)
+}
+
+/// A hash map keyed by the short texts keys and values are, hashed fast (FxHash's
+/// rotate-multiply, then a final mix): a million operations intern a million values. The
+/// texts come from firedrill's own load, so hash flooding is no concern.
+pub(super) type TextMap<K, V> = HashMap<K, V, BuildHasherDefault<TextHasher>>;
+
+#[derive(Default)]
+pub(super) struct TextHasher(u64);
+
+impl TextHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for TextHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0;
+        (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.add(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
 }

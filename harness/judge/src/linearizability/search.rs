@@ -12,14 +12,25 @@
 //! its call, or never (which is the same as last, once every operation that returned has
 //! been ordered). So the search succeeds as soon as every operation with a return is
 //! linearized, and an unknown cas whose compare fails is simply left for later.
+//!
+//! Plain, it would try every order of concurrent operations, so it prunes orders that
+//! cannot matter, each pruning complete because any linearization can be rearranged to
+//! avoid what it prunes: a read that fits goes at once; [`roles`] has some writes wait
+//! until they matter and some operations go before their twins; an unknown cas must be
+//! followed by an operation that sees its value.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+mod memo;
+mod roles;
+mod timeline;
+
 use std::time::{Duration, Instant};
 
 use firedrill_types::summary::{KeyViolation, LinearizabilityViolationKind};
 
 use super::history::{Effect, KeyHistory, KeyOp, Value, ABSENT};
+use memo::{Bounds, Linearized, Seen};
+use roles::{took_effect_before_seen, Role, Roles};
+use timeline::{Entry, Node, Timeline, END};
 
 pub(super) struct Search {
     pub answer: Answer,
@@ -53,12 +64,12 @@ pub(super) struct DeadEnd {
 impl DeadEnd {
     pub fn explain(&self, h: &KeyHistory) -> KeyViolation {
         let blocked = &h.ops[self.blocked];
-        let reason = match blocked.effect {
-            Effect::Read(v) if v != self.value => format!("it saw {}", h.value_text(v)),
-            Effect::Cas { expected, .. } if expected != self.value => {
-                format!("it expected {}", h.value_text(expected))
-            }
-            _ => "every order that places it there fails later".to_owned(),
+        // What it saw or expected is in its description; else the state was a dead end.
+        let fits = step(self.value, blocked).is_some();
+        let later = if fits {
+            ": every order that places it there fails later"
+        } else {
+            ""
         };
         let placed = match self.recent.as_slice() {
             [] => "none of them".to_owned(),
@@ -74,12 +85,16 @@ impl DeadEnd {
             ),
         };
         let text = format!(
-            "no order of the key's {} operations explains what they returned: the longest consistent order found places {placed}; the key then holds {}, and {} cannot be placed before it returned ({reason})",
+            "no order of the key's {} operations explains what they returned: the longest consistent order found places {placed}; the key then holds {}, and {} cannot be placed before it returned{later}",
             h.ops.len(),
             h.value_text(self.value),
             h.describe(blocked)
         );
-        let ops = self.recent.iter().chain([&self.blocked]).map(|&i| h.ops[i].op.id);
+        let ops = self
+            .recent
+            .iter()
+            .chain([&self.blocked])
+            .map(|&i| h.ops[i].op.id);
         h.violation(LinearizabilityViolationKind::NoLinearization, text, ops)
     }
 }
@@ -92,77 +107,304 @@ const CLOCK_EVERY: u64 = 1024;
 
 pub(super) fn search(h: &KeyHistory, budget: Duration) -> Search {
     let started = Instant::now();
-    let mut list = Timeline::new(&h.ops);
-    let mut done = Linearized::new(h.ops.len());
-    let mut seen = Seen::default();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut value = ABSENT;
-    let mut returns_left = h.ops.iter().filter(|o| o.definite()).count();
-    let mut dead_end: Option<DeadEnd> = None;
-    let mut deepest = 0;
-    let mut record = true;
-    let mut steps = 0u64;
-    let mut cur = list.first();
+    let mut dfs = Dfs::new(h);
+    let (answer, deepest) = dfs.run(|| started.elapsed() >= budget);
+    Search {
+        answer,
+        states: dfs.seen.len() as u64,
+        linearized_max: deepest,
+        spent: started.elapsed(),
+    }
+}
 
-    let answer = loop {
-        if returns_left == 0 {
-            break Answer::Linearizable;
+/// What one step of the walk did.
+enum Move {
+    Linearized,
+    /// Not now: the walk goes on to the next call.
+    Skipped,
+    /// Nothing from this state works: backtrack.
+    Stuck,
+}
+
+/// What undoing one linearized operation restores.
+struct Frame {
+    op: usize,
+    value: Value,
+    bounds: Bounds,
+    /// The silent writes absorbed before `op` are `absorbed[absorbed_from..]`.
+    absorbed_from: usize,
+    /// Where the walk goes on once this is undone.
+    resume: Resume,
+}
+
+#[derive(Clone, Copy)]
+enum Resume {
+    /// After the node where the operation was linearized.
+    After(Node),
+    /// At the node again, for the operation there on its own, once it went after a
+    /// just-in-time write.
+    Alone(Node),
+    /// Nowhere: the operation was the only one that could go there, so undoing it is to
+    /// backtrack further.
+    Backtrack,
+}
+
+struct Dfs<'h> {
+    /// The key's operations, with the deadlines [`roles::took_effect_before_seen`] infers.
+    ops: Vec<KeyOp<'h>>,
+    roles: Roles,
+    list: Timeline,
+    done: Linearized,
+    seen: Seen,
+    stack: Vec<Frame>,
+    absorbed: Vec<usize>,
+    value: Value,
+    linearized: usize,
+    returns_left: usize,
+}
+
+impl<'h> Dfs<'h> {
+    fn new(h: &KeyHistory<'h>) -> Self {
+        let mut ops = h.ops.clone();
+        took_effect_before_seen(&mut ops, h.values.len());
+        Dfs {
+            roles: Roles::new(&ops, h.values.len()),
+            list: Timeline::new(&ops),
+            done: Linearized::new(ops.len()),
+            seen: Seen::default(),
+            stack: Vec::new(),
+            absorbed: Vec::new(),
+            value: ABSENT,
+            linearized: 0,
+            returns_left: ops.iter().filter(|o| o.definite()).count(),
+            ops,
         }
-        steps += 1;
-        if steps % CLOCK_EVERY == 0 && started.elapsed() >= budget {
-            break Answer::Unknown;
-        }
-        // Some operation with a return is unordered, so its return lies ahead.
-        let Entry { op, is_return } = list.entry(cur);
-        if !is_return {
-            if let Some(next) = step(value, &h.ops[op]) {
-                let frame = Frame {
-                    op,
-                    value,
-                    prefix: done.prefix,
-                    end: done.end,
-                };
-                done.insert(op);
-                if seen.insert(&done, next) {
-                    stack.push(frame);
-                    value = next;
-                    list.lift(op);
-                    returns_left -= usize::from(h.ops[op].definite());
-                    if stack.len() > deepest {
-                        deepest = stack.len();
+    }
+
+    /// The answer, and the most operations linearized at once.
+    fn run(&mut self, out_of_time: impl Fn() -> bool) -> (Answer, usize) {
+        let mut dead_end: Option<DeadEnd> = None;
+        let mut deepest = 0;
+        let mut record = true;
+        let mut steps = 0u64;
+        let mut cur = self.list.first();
+        let mut alone: Option<Node> = None;
+        loop {
+            if self.returns_left == 0 {
+                return (Answer::Linearizable, deepest);
+            }
+            steps += 1;
+            if steps.is_multiple_of(CLOCK_EVERY) && out_of_time() {
+                return (Answer::Unknown, deepest);
+            }
+            // Some operation with a return is not linearized, so its return lies ahead.
+            let Entry { op, is_return } = self.list.entry(cur);
+            let moved = match is_return {
+                false => self.at_call(op, cur, alone.take() == Some(cur)),
+                // Its deadline: a waiting write goes now; anything else is too late.
+                true if self.roles.of[op] != Role::Free && self.must_see().is_none() => {
+                    match self.push(op, self.written(op), Resume::Backtrack, true) {
+                        true => Move::Linearized,
+                        false => Move::Stuck,
+                    }
+                }
+                true => Move::Stuck,
+            };
+            match moved {
+                Move::Linearized => {
+                    if self.linearized > deepest {
+                        deepest = self.linearized;
                         record = true;
                     }
-                    cur = list.first();
+                    cur = self.list.first();
                     continue;
                 }
-                done.remove(&frame);
+                Move::Skipped => {
+                    cur = self.list.next(cur);
+                    continue;
+                }
+                Move::Stuck => {}
             }
-            cur = list.next(cur);
-        } else {
             if record {
                 record = false;
                 dead_end = Some(DeadEnd {
-                    linearized: stack.len(),
-                    recent: stack.iter().rev().take(RECENT).rev().map(|f| f.op).collect(),
-                    value,
+                    linearized: self.linearized,
+                    recent: self
+                        .stack
+                        .iter()
+                        .rev()
+                        .take(RECENT)
+                        .rev()
+                        .map(|f| f.op)
+                        .collect(),
+                    value: self.value,
                     blocked: op,
                 });
             }
-            let Some(frame) = stack.pop() else {
-                break Answer::Violation(dead_end.take().expect("recorded at the first return"));
+            cur = loop {
+                let Some(frame) = self.pop() else {
+                    let dead_end = dead_end.take().expect("recorded at the first dead end");
+                    return (Answer::Violation(dead_end), deepest);
+                };
+                match frame.resume {
+                    Resume::After(node) => break self.list.next(node),
+                    Resume::Alone(node) => {
+                        alone = Some(node);
+                        break node;
+                    }
+                    Resume::Backtrack => {}
+                }
             };
-            list.unlift(frame.op);
-            done.remove(&frame);
-            value = frame.value;
-            returns_left += usize::from(h.ops[frame.op].definite());
-            cur = list.next(list.call_of(frame.op));
         }
-    };
-    Search {
-        answer,
-        states: seen.entries.len() as u64,
-        linearized_max: deepest,
-        spent: started.elapsed(),
+    }
+
+    /// Tries to linearize the free operation called at `node` next, or (unless `alone`) a
+    /// just-in-time write of the value it needs and then it.
+    ///
+    /// The pair is tried when the operation does not fit, and also before a cas that fits
+    /// if a silent write waits: the write would absorb it, and the cas cannot.
+    ///
+    /// A read that fits is linearized at once and never put off: it changes nothing, so if
+    /// any order works from here, one with the read next does. Its undoing backtracks.
+    fn at_call(&mut self, op: usize, node: Node, alone: bool) -> Move {
+        if self.roles.of[op] != Role::Free {
+            return Move::Skipped;
+        }
+        let o = self.ops[op];
+        if self.must_see().is_some_and(|v| o.needs() != Some(v)) {
+            return Move::Skipped;
+        }
+        // Only operations called before the first return may go next.
+        let limit = || self.list.first_return_from(node);
+        let mut twins = self.roles.twins[op]
+            .iter()
+            .filter(|&&t| !self.done.contains(t));
+        if let Some(&first) = twins.next() {
+            let limit = limit();
+            if self.list.call_of(first) < limit || twins.any(|&t| self.list.call_of(t) < limit) {
+                return Move::Skipped;
+            }
+        }
+        let fits = step(self.value, &o);
+        let read = matches!(o.effect, Effect::Read(_));
+        let pair = match fits {
+            _ if alone || self.must_see().is_some() => None,
+            None => o.needs(),
+            Some(_) if read => None,
+            Some(_) => o.needs().filter(|_| self.silent_waiting()),
+        };
+        let writer = pair.and_then(|v| {
+            let writers = &self.roles.jit_writers[v as usize];
+            writers.iter().copied().find(|&w| !self.done.contains(w))
+        });
+        if let Some(w) = writer.filter(|&w| self.list.call_of(w) < limit()) {
+            // The pair is one step: the state between is not remembered, since it is
+            // explored here only with `op` next, and undoing `op` undoes the write too.
+            self.push(w, self.written(w), Resume::Alone(node), false);
+            let next = step(self.value, &o).expect("it observes what the write wrote");
+            if self.push(op, next, Resume::Backtrack, true) {
+                return Move::Linearized;
+            }
+            self.pop();
+        }
+        let Some(next) = fits else {
+            return Move::Skipped;
+        };
+        let resume = match read {
+            true => Resume::Backtrack,
+            false => Resume::After(node),
+        };
+        match self.push(op, next, resume, true) {
+            true => Move::Linearized,
+            false if read => Move::Stuck,
+            false => Move::Skipped,
+        }
+    }
+
+    /// Whether a silent write may be linearized now: it is called before the first return.
+    fn silent_waiting(&self) -> bool {
+        let mut node = self.list.first();
+        while node != END && !self.list.entry(node).is_return {
+            if self.roles.of[self.list.entry(node).op] == Role::Silent {
+                return true;
+            }
+            node = self.list.next(node);
+        }
+        false
+    }
+
+    /// The value the next operation must see, when the last one is an unknown cas: had
+    /// it been followed by anything else, it could as well not have happened.
+    fn must_see(&self) -> Option<Value> {
+        let last = &self.ops[self.stack.last()?.op];
+        match last.effect {
+            Effect::Cas { new, .. } if !last.definite() => Some(new),
+            _ => None,
+        }
+    }
+
+    fn written(&self, op: usize) -> Value {
+        self.ops[op].written().expect("only writes wait")
+    }
+
+    /// Linearizes `op` next, leaving `next` in the register, unless that state was explored
+    /// (or, with `remember`, is to be: then it is remembered).
+    fn push(&mut self, op: usize, next: Value, resume: Resume, remember: bool) -> bool {
+        let frame = Frame {
+            op,
+            value: self.value,
+            bounds: self.done.bounds(),
+            absorbed_from: self.absorbed.len(),
+            resume,
+        };
+        if let Effect::Write(_) = self.ops[op].effect {
+            let mut node = self.list.first();
+            while node != END && !self.list.entry(node).is_return {
+                let u = self.list.entry(node).op;
+                if u != op && self.roles.of[u] == Role::Silent {
+                    self.absorbed.push(u);
+                }
+                node = self.list.next(node);
+            }
+        }
+        let absorbed = &self.absorbed[frame.absorbed_from..];
+        for &u in absorbed {
+            self.done.insert(u);
+        }
+        self.done.insert(op);
+        if remember && !self.seen.insert(&self.done, next) {
+            for &u in absorbed.iter().chain([&op]) {
+                self.done.remove(u, frame.bounds);
+            }
+            self.absorbed.truncate(frame.absorbed_from);
+            return false;
+        }
+        for &u in absorbed {
+            self.list.lift(u);
+        }
+        self.list.lift(op);
+        self.linearized += 1 + absorbed.len();
+        self.returns_left -= absorbed.len() + usize::from(self.ops[op].definite());
+        self.value = next;
+        self.stack.push(frame);
+        true
+    }
+
+    fn pop(&mut self) -> Option<Frame> {
+        let frame = self.stack.pop()?;
+        let absorbed = &self.absorbed[frame.absorbed_from..];
+        self.list.unlift(frame.op);
+        for &u in absorbed.iter().rev() {
+            self.list.unlift(u);
+        }
+        for &u in absorbed.iter().chain([&frame.op]) {
+            self.done.remove(u, frame.bounds);
+        }
+        self.linearized -= 1 + absorbed.len();
+        self.returns_left += absorbed.len() + usize::from(self.ops[frame.op].definite());
+        self.absorbed.truncate(frame.absorbed_from);
+        self.value = frame.value;
+        Some(frame)
     }
 }
 
@@ -173,249 +415,5 @@ fn step(value: Value, o: &KeyOp) -> Option<Value> {
         Effect::Read(v) => (v == value).then_some(value),
         Effect::Write(v) => Some(v),
         Effect::Cas { expected, new } => (expected == value).then_some(new),
-    }
-}
-
-/// What undoing one linearized operation restores.
-struct Frame {
-    op: usize,
-    value: Value,
-    prefix: usize,
-    end: usize,
-}
-
-#[derive(Clone, Copy)]
-struct Entry {
-    op: usize,
-    is_return: bool,
-}
-
-/// The calls and returns not yet linearized, in time order: a doubly linked list over the
-/// entries, so linearizing an operation unlinks its two entries and undoing it (always in
-/// reverse order) relinks them.
-struct Timeline {
-    entries: Vec<Entry>,
-    /// Links between entry indices; index 0 is the list's head, not an entry.
-    next: Vec<u32>,
-    prev: Vec<u32>,
-    call: Vec<u32>,
-    ret: Vec<Option<u32>>,
-}
-
-const HEAD: u32 = 0;
-const END: u32 = u32::MAX;
-
-impl Timeline {
-    fn new(ops: &[KeyOp]) -> Self {
-        let mut order: Vec<(u64, bool, usize)> = ops
-            .iter()
-            .enumerate()
-            .flat_map(|(i, o)| {
-                let ret = o.definite().then_some((o.ret, true, i));
-                [Some((o.call, false, i)), ret]
-            })
-            .flatten()
-            .collect();
-        // At equal times calls come first: an operation that returns when another is called
-        // does not precede it.
-        order.sort_unstable();
-        let mut entries = vec![Entry {
-            op: usize::MAX,
-            is_return: false,
-        }];
-        let mut call = vec![0; ops.len()];
-        let mut ret = vec![None; ops.len()];
-        for (i, &(_, is_return, op)) in order.iter().enumerate() {
-            let node = (i + 1) as u32;
-            if is_return {
-                ret[op] = Some(node);
-            } else {
-                call[op] = node;
-            }
-            entries.push(Entry { op, is_return });
-        }
-        let n = entries.len() as u32;
-        Timeline {
-            next: (1..n).chain([END]).collect(),
-            prev: [END].into_iter().chain(0..n - 1).collect(),
-            entries,
-            call,
-            ret,
-        }
-    }
-
-    fn first(&self) -> u32 {
-        self.next[HEAD as usize]
-    }
-
-    fn next(&self, node: u32) -> u32 {
-        self.next[node as usize]
-    }
-
-    fn entry(&self, node: u32) -> Entry {
-        self.entries[node as usize]
-    }
-
-    fn call_of(&self, op: usize) -> u32 {
-        self.call[op]
-    }
-
-    fn lift(&mut self, op: usize) {
-        self.unlink(self.call[op]);
-        if let Some(r) = self.ret[op] {
-            self.unlink(r);
-        }
-    }
-
-    fn unlift(&mut self, op: usize) {
-        if let Some(r) = self.ret[op] {
-            self.relink(r);
-        }
-        self.relink(self.call[op]);
-    }
-
-    fn unlink(&mut self, node: u32) {
-        let (p, n) = (self.prev[node as usize], self.next[node as usize]);
-        self.next[p as usize] = n;
-        if n != END {
-            self.prev[n as usize] = p;
-        }
-    }
-
-    fn relink(&mut self, node: u32) {
-        let (p, n) = (self.prev[node as usize], self.next[node as usize]);
-        self.next[p as usize] = node;
-        if n != END {
-            self.prev[n as usize] = node;
-        }
-    }
-}
-
-/// The set of linearized operations: a bitset over the key's operations (in call order),
-/// with what makes it cheap to remember.
-///
-/// Operations are linearized roughly in call order, so the set is nearly always a run of
-/// ones, then a window of mixed bits, then zeros. Only the window is stored per state, and
-/// the set's hash is kept up to date by XOR (Zobrist hashing).
-struct Linearized {
-    bits: Vec<u64>,
-    hash: u64,
-    /// Every operation before this one is in the set.
-    prefix: usize,
-    /// No operation from this one on is in the set.
-    end: usize,
-}
-
-impl Linearized {
-    fn new(ops: usize) -> Self {
-        Linearized {
-            bits: vec![0; ops.div_ceil(64)],
-            hash: 0,
-            prefix: 0,
-            end: 0,
-        }
-    }
-
-    fn insert(&mut self, op: usize) {
-        self.bits[op / 64] |= 1 << (op % 64);
-        self.hash ^= mix(op as u64);
-        self.end = self.end.max(op + 1);
-        // Bits from `end` on are clear, so the run of ones stops there at the latest.
-        while self.prefix < self.end {
-            // The shift fills with zeros, so this counts at most to the word's end.
-            let ones = (!(self.bits[self.prefix / 64] >> (self.prefix % 64))).trailing_zeros();
-            let room = 64 - self.prefix % 64;
-            self.prefix += ones as usize;
-            if (ones as usize) < room {
-                break;
-            }
-        }
-    }
-
-    /// Takes out `frame.op`, which was the last operation inserted after `frame` was taken.
-    fn remove(&mut self, frame: &Frame) {
-        self.bits[frame.op / 64] &= !(1 << (frame.op % 64));
-        self.hash ^= mix(frame.op as u64);
-        self.prefix = frame.prefix;
-        self.end = frame.end;
-    }
-
-    /// The words from the one holding the first missing operation to the last non-zero one.
-    fn window(&self) -> (usize, &[u64]) {
-        let start = self.prefix / 64;
-        (start, &self.bits[start..self.end.div_ceil(64).max(start)])
-    }
-}
-
-/// The states already explored, each one's window stored once in an arena.
-#[derive(Default)]
-struct Seen {
-    /// From a state's hash to its latest entry; entries of equal hash chain through `next`.
-    heads: HashMap<u64, u32, BuildHasherDefault<Identity>>,
-    entries: Vec<SeenEntry>,
-    words: Vec<u64>,
-}
-
-struct SeenEntry {
-    value: Value,
-    start: u32,
-    offset: usize,
-    len: u32,
-    next: u32,
-}
-
-impl Seen {
-    /// Remembers the state; false if it was already there.
-    fn insert(&mut self, set: &Linearized, value: Value) -> bool {
-        let hash = set.hash ^ mix(u64::from(value) | 1 << 63);
-        let (start, window) = set.window();
-        let head = self.heads.get(&hash).copied().unwrap_or(END);
-        let mut e = head;
-        while e != END {
-            let entry = &self.entries[e as usize];
-            let stored = &self.words[entry.offset..entry.offset + entry.len as usize];
-            if entry.value == value && entry.start as usize == start && stored == window {
-                return false;
-            }
-            e = entry.next;
-        }
-        self.entries.push(SeenEntry {
-            value,
-            start: start as u32,
-            offset: self.words.len(),
-            len: window.len() as u32,
-            next: head,
-        });
-        self.words.extend_from_slice(window);
-        self.heads.insert(hash, (self.entries.len() - 1) as u32);
-        true
-    }
-}
-
-/// SplitMix64's finalizer: a well-spread 64-bit key for each operation and value.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The keys are already hashes.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }

@@ -48,17 +48,22 @@ struct Zone {
     cluster: usize,
 }
 
-/// Some pair of clusters that each must come before the other.
+/// The earliest pair of clusters that each must come before the other, explained; `None`
+/// if the key is linearizable.
 pub(super) fn check(h: &KeyHistory) -> Option<KeyViolation> {
     let clusters = clusters(h);
-    let (mut forward, backward): (Vec<_>, Vec<_>) = clusters
+    let (forward, backward): (Vec<_>, Vec<_>) = clusters
         .iter()
         .enumerate()
         .map(|(i, c)| (i, ret(h, c.first_return), call(h, c.last_call)))
         .partition(|&(_, f, s)| f < s);
     let mut forward: Vec<Zone> = forward
-        .drain(..)
-        .map(|(cluster, f, s)| Zone { lo: f, hi: s, cluster })
+        .into_iter()
+        .map(|(cluster, f, s)| Zone {
+            lo: f,
+            hi: s,
+            cluster,
+        })
         .collect();
     forward.sort_by_key(|z| (z.lo, z.hi));
 
@@ -149,7 +154,10 @@ fn explain(h: &KeyHistory, a: &Cluster, b: &Cluster) -> KeyViolation {
                 value_of(h, a),
                 value_of(h, b)
             ),
-            [a.write, b.write].into_iter().flatten().map(|i| h.ops[i].op.id),
+            [a.write, b.write]
+                .into_iter()
+                .flatten()
+                .map(|i| h.ops[i].op.id),
         );
     };
     let text = |m: Member| match m {
@@ -225,4 +233,3 @@ fn value_of(h: &KeyHistory, c: &Cluster) -> String {
         _ => h.value_text(ABSENT),
     }
 }
-

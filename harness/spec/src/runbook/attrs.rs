@@ -185,7 +185,7 @@ fn command(attrs: &[Attr]) -> Result<Command, Vec<AttrError>> {
                 match (duration(timeout), interval.map(duration).transpose()) {
                     (Ok(t), Ok(i)) => c.wait = Some((t, i)),
                     (Err(m), _) | (_, Err(m)) => bad(format!(
-                        "wait: {m}; write `wait=TIMEOUT` or `wait=TIMEOUT/INTERVAL`, e.g. wait=30s/500ms"
+                        "wait: {m}, as `wait=TIMEOUT` or `wait=TIMEOUT/INTERVAL` (e.g. wait=30s/500ms)"
                     )),
                 }
             }
@@ -347,12 +347,10 @@ fn value(
             loop {
                 match chars.next() {
                     None => {
-                        return Err(error(
-                            at,
-                            format!(
-                                "the quote opened here is never closed: end the value with {quote}"
-                            ),
-                        ))
+                        let message = format!(
+                            "the quote opened here is never closed: end the value with `{quote}`"
+                        );
+                        return Err(error(at, message));
                     }
                     Some((_, c)) if c == quote => break,
                     Some((_, '\\')) if quote == '"' => {

@@ -213,7 +213,16 @@ pub(crate) fn page(text: &str) -> Page {
                     let block = &text[range.clone()];
                     let open_end = block.find('\n').map_or(range.end, |i| range.start + i + 1);
                     let close_start = block.rfind('\n').map_or(range.end, |i| range.start + i + 1);
-                    (Some(fence), open_end..close_start.max(open_end))
+                    let content_range = open_end..close_start.max(open_end);
+                    if let Some(inner) = inner_fence(text, &content_range, &fence) {
+                        let line = text[..range.start].matches('\n').count() + 1;
+                        page.problems.push(Problem {
+                            offset: inner,
+                            message: format!("this line opens a fence inside the block of line {line}: that block is not closed above it; close it (a block that shows a fence needs a longer one of its own)"),
+                        });
+                        continue;
+                    }
+                    (Some(fence), content_range)
                 } else {
                     (None, range.clone())
                 };
@@ -290,6 +299,22 @@ fn fence(text: &str, range: &Range<usize>) -> Option<Fence> {
         info: first_line[len..].trim_end_matches('\r').to_string(),
         info_offset: range.start + len,
     })
+}
+
+/// Where a line of the contents looks like an opening fence (fence characters and an info
+/// string). CommonMark takes it as text, but it means the block was left open and runs
+/// on into the next one: the page would silently lose a step.
+fn inner_fence(text: &str, contents: &Range<usize>, fence: &Fence) -> Option<usize> {
+    let mut offset = contents.start;
+    for line in text[contents.clone()].split_inclusive('\n') {
+        let run = line.trim_start_matches([' ', '>']);
+        let n = run.len() - run.trim_start_matches(fence.ch).len();
+        if n >= fence.len && !run[n..].trim().is_empty() {
+            return Some(offset + (line.len() - run.len()));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -382,6 +407,16 @@ mod tests {
         assert_eq!(unclosed.problems.len(), 1);
         assert_eq!(unclosed.problems[0].offset, 5);
         assert!(unclosed.blocks.is_empty());
+        let run_on = page("# A\n\n```sh {node=a}\necho\n\n# B\n\n```firedrill\nstop: a\n```\n");
+        assert_eq!(run_on.problems.len(), 1, "{:?}", run_on.problems);
+        assert_eq!(run_on.problems[0].offset, 31);
+        assert!(run_on.problems[0]
+            .message
+            .contains("inside the block of line 3"));
+        // A block that shows a fence, with a longer one of its own, is fine.
+        assert!(page("````markdown\n```sh {node=a}\nx\n```\n````\n")
+            .problems
+            .is_empty());
         // A longer closing fence closes; a shorter one does not.
         assert!(page("````sh\nx\n`````\n").problems.is_empty());
         assert_eq!(page("````sh\nx\n```\n").problems.len(), 1);

@@ -194,7 +194,11 @@ impl Reader<'_> {
                             rest.replace(" at the top level", " to it")
                         ),
                     ),
-                    _ => d,
+                    // `steps` is in the scenario's keys, not the front matter's.
+                    _ => Diagnostic {
+                        message: d.message.replace(", steps, ", ", "),
+                        ..d
+                    },
                 };
                 self.problems.push(d);
                 None
@@ -453,9 +457,15 @@ impl Reader<'_> {
         } else {
             Some(self.name(block, None)?)
         };
-        let mut spec: StepSpec = yaml::parse(self.path, &self.yaml(block, given.as_deref()))
-            .map_err(|d| self.problems.push(d))
-            .ok()?;
+        // Read as written first, so that a mistake is shown in the page's own lines; only
+        // the missing name, read last, means the block is otherwise fine.
+        let spec = match yaml::parse::<StepSpec>(self.path, &self.yaml(block, None)) {
+            Err(d) if given.is_some() && lacks_name(&d) => {
+                yaml::parse(self.path, &self.yaml(block, given.as_deref()))
+            }
+            read => read,
+        };
+        let mut spec = spec.map_err(|d| self.problems.push(d)).ok()?;
         if given.is_some() {
             // The name was the heading's: its errors point at the block.
             let at = self.location(block.range.start);
@@ -608,6 +618,11 @@ impl Reader<'_> {
             },
         ))
     }
+}
+
+/// The error `yaml::parse` gives for a map without `name`, wherever it is indented.
+fn lacks_name(d: &Diagnostic) -> bool {
+    d.message.starts_with("has no `name`") || d.message.starts_with("missing key `name`")
 }
 
 /// A step with only its name, located at `at`; the caller adds the rest. Made through serde

@@ -61,6 +61,20 @@ enum Command {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
     },
+    /// Re-judge an archived history offline: per-key linearizability and the read check.
+    #[command(
+        after_help = "Exit codes: 0 every check passed · 1 a check failed (an unknown answer too, unless --allow-unknown) · 2 the history cannot be read (file:line).\n\nExample:\n  firedrill check reports/rolling-upgrade/20261123T031758Z"
+    )]
+    Check {
+        /// A run's artifacts directory, or a history.jsonl file (docs/artifacts.md).
+        path: PathBuf,
+        /// The search's budget per key before its answer is unknown.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        budget: std::time::Duration,
+        /// Let keys the search could not decide pass.
+        #[arg(long)]
+        allow_unknown: bool,
+    },
     /// Build images offline from their recipes.
     Images {
         #[command(subcommand)]
@@ -101,6 +115,11 @@ pub async fn main(cli: Cli) -> ExitCode {
             command: ImagesCommand::Build { recipes, force },
         } => build_images(&recipes, force).await,
         Command::Clean { run } => clean(run.as_deref()).await,
+        Command::Check {
+            path,
+            budget,
+            allow_unknown,
+        } => check_history(&path, budget, allow_unknown),
     };
     ExitCode::from(code)
 }
@@ -366,6 +385,49 @@ async fn build_images(recipes: &Path, force: bool) -> u8 {
             exit::PASS
         }
         Err(e) => failed(e.exit_code(), e),
+    }
+}
+
+fn check_history(path: &Path, budget: std::time::Duration, allow_unknown: bool) -> u8 {
+    let r = match crate::rejudge::rejudge(path, budget) {
+        Ok(r) => r,
+        Err(d) => return report_invalid(&[d]),
+    };
+    let l = &r.linearizability;
+    println!("{}: {} operations", r.history.display(), r.ops);
+    println!(
+        "linearizable: {} ({} keys: {} linearizable, {} violated, {} unknown)",
+        serde_json::to_value(l.linearizable)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        l.keys_checked,
+        l.keys_linearizable,
+        l.keys_violated,
+        l.keys_unknown
+    );
+    for v in &l.violations {
+        println!("  key {}: {}", v.key, v.explanation);
+    }
+    for u in &l.unknown {
+        println!(
+            "  key {}: unknown after {} ms ({} states, {} of {} operations placed)",
+            u.key, u.spent_ms, u.states_explored, u.linearized_max, u.ops
+        );
+    }
+    println!(
+        "reads: {} checked, {} stale, {} from the future, {} of values never written",
+        r.reads.checked, r.reads.stale, r.reads.future, r.reads.phantom
+    );
+    for e in &r.reads.examples {
+        println!("  {e}");
+    }
+    if r.pass(allow_unknown) {
+        println!("verdict: PASS");
+        exit::PASS
+    } else {
+        println!("verdict: FAIL");
+        exit::VERDICT_FAILED
     }
 }
 

@@ -15,6 +15,7 @@ mod fault;
 pub mod images;
 pub mod load;
 pub mod prometheus;
+mod rejudge;
 mod run;
 mod step;
 

@@ -8,7 +8,6 @@ pub mod canary;
 pub mod check;
 pub mod end_state;
 pub mod kill_switch;
-#[cfg(feature = "linearizability")]
 pub mod linearizability;
 pub mod slo;
 pub mod summarize;

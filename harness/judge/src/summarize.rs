@@ -5,10 +5,11 @@ use firedrill_spec::plan::Plan;
 use firedrill_types::facts::{ReadBack, RunFacts};
 use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, PhaseWindow};
 use firedrill_types::summary::{
-    CheckResult, DataResult, LoadStats, ReadResult, RecoveryResult, Summary, SCHEMA,
+    CheckResult, DataResult, LinearizabilityResult, LinearizableVerdict, LoadStats, ReadResult,
+    RecoveryResult, Summary, SCHEMA,
 };
 
-use crate::{backup, check, end_state, kill_switch, slo, verdict};
+use crate::{backup, check, end_state, kill_switch, linearizability, slo, verdict};
 
 pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
     let ops = &facts.ops;
@@ -77,25 +78,32 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         }
         r
     });
-    let reads = if plan.checks.reads {
-        match &window {
-            // After the disaster the keys hold what the backup held: reads are judged up to
-            // the disaster, the restored data by the backup-mode data check.
-            Some(w) => {
-                let before: Vec<Op> = ops
-                    .iter()
-                    .filter(|o| o.kind == OpKind::Write || o.t_return < w.disaster_start)
-                    .cloned()
-                    .collect();
-                check::read_check(&before)
-            }
-            None => check::read_check(ops),
+    // After the disaster the keys hold what the backup held: reads are judged up to the
+    // disaster, the restored data by the backup-mode data check.
+    let judged_ops: Vec<Op>;
+    let register_ops: &[Op] = match &window {
+        Some(w) => {
+            judged_ops = ops
+                .iter()
+                .filter(|o| o.kind != OpKind::Read || o.t_return < w.disaster_start)
+                .cloned()
+                .collect();
+            &judged_ops
         }
+        None => ops,
+    };
+    let (reads, linearizability) = if plan.checks.reads {
+        let lin = linearizability::check(register_ops, &linearizability::Options::default());
+        checks.push(linearizability_check(&lin, window.is_some()));
+        (check::read_check(register_ops), Some(lin))
     } else {
-        ReadResult {
-            pass: true,
-            ..Default::default()
-        }
+        (
+            ReadResult {
+                pass: true,
+                ..Default::default()
+            },
+            None,
+        )
     };
     let phases: Vec<_> = phase_windows(facts)
         .iter()
@@ -131,7 +139,36 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         nodes: facts.nodes.clone(),
         backup,
         rollout,
+        linearizability,
         timings: facts.timings.clone(),
+    }
+}
+
+/// Linearizability as a check: unknown (the search ran out of budget) fails too, since
+/// "not shown" is not "shown".
+fn linearizability_check(l: &LinearizabilityResult, backup_mode: bool) -> CheckResult {
+    let scope = if backup_mode {
+        " (up to the disaster: the restore loses the writes after its recovery point by design)"
+    } else {
+        ""
+    };
+    let mut detail = format!(
+        "{} keys: {} linearizable, {} violated, {} unknown{scope}",
+        l.keys_checked, l.keys_linearizable, l.keys_violated, l.keys_unknown
+    );
+    for v in &l.violations {
+        detail.push_str(&format!("; key {}: {}", v.key, v.explanation));
+    }
+    for u in &l.unknown {
+        detail.push_str(&format!(
+            "; key {}: no answer within {} ms ({} states explored, {} of {} operations placed)",
+            u.key, u.budget_ms, u.states_explored, u.linearized_max, u.ops
+        ));
+    }
+    CheckResult {
+        name: "every key's history is linearizable".into(),
+        pass: l.linearizable == LinearizableVerdict::True,
+        detail,
     }
 }
 

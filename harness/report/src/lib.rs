@@ -483,6 +483,7 @@ pub(crate) mod fixtures {
                 .collect(),
             backup: None,
             rollout: None,
+            linearizability: None,
             timings: Timings {
                 cluster_create_ms: 1_210,
                 cluster_ready_ms: 1_420,

@@ -52,6 +52,9 @@ pub struct Summary {
     /// The staged rollout, when a step ran one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutResult>,
+    /// The per-key linearizability verdict of the history (absent when `checks.reads` is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linearizability: Option<LinearizabilityResult>,
     /// Where the run's wall time went, and the harness's memory.
     #[serde(default)]
     pub timings: Timings,

@@ -7,17 +7,26 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{firedrill, leftovers_of, repo, SERIAL};
+use common::{firedrill, leftovers_of, repo, summary, SERIAL};
+use firedrill::summary::Verdict;
 
 const PAUSE: &str = "harness/tests/fixtures/quick/pause.yaml";
+
+/// A run under way: the process, its stdout lines, and its output directory.
+struct Paused {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    out: tempfile::TempDir,
+}
 
 /// Starts a run of the pause scenario and returns once its procedure is under way.
 /// Every caller waits for the child it gets.
 #[allow(clippy::zombie_processes)]
-fn start_paused_run(extra: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
+fn start_paused_run(extra: &[&str]) -> Paused {
+    let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_firedrill"))
         .args(["run", PAUSE, "--out"])
-        .arg(tempfile::tempdir().unwrap().keep())
+        .arg(out.path())
         .args(extra)
         .current_dir(repo())
         .env("NO_COLOR", "1")
@@ -38,7 +47,11 @@ fn start_paused_run(extra: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the run reaches its last step");
         if line.contains("step 3: Wait") {
-            return (child, rx);
+            return Paused {
+                child,
+                lines: rx,
+                out,
+            };
         }
     }
 }
@@ -55,7 +68,11 @@ fn signal(child: &Child, sig: &str) {
 #[test]
 fn ctrl_c_stops_the_run_and_removes_everything() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut child, _lines) = start_paused_run(&["--seed", "1"]);
+    let Paused {
+        mut child,
+        lines: _lines,
+        out: _out,
+    } = start_paused_run(&["--seed", "1"]);
     // Long enough that the interrupt lands mid-step.
     assert_ne!(
         leftovers_of(child.id()),
@@ -75,7 +92,11 @@ fn ctrl_c_stops_the_run_and_removes_everything() {
 #[test]
 fn a_killed_run_is_reaped_by_the_next_run() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut child, _lines) = start_paused_run(&["--seed", "2"]);
+    let Paused {
+        mut child,
+        lines: _lines,
+        out: _out,
+    } = start_paused_run(&["--seed", "2"]);
     signal(&child, "-KILL");
     child.wait().unwrap();
     let left = leftovers_of(child.id());
@@ -96,10 +117,21 @@ fn a_killed_run_is_reaped_by_the_next_run() {
 #[test]
 fn keep_leaves_the_cluster_and_clean_removes_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut child, lines) = start_paused_run(&["--seed", "4", "--keep"]);
+    let Paused {
+        mut child,
+        lines,
+        out,
+    } = start_paused_run(&["--seed", "4", "--keep"]);
     let status = child.wait().unwrap();
     let rest: Vec<String> = lines.try_iter().collect();
     assert_eq!(status.code(), Some(0), "{rest:?}");
+    // Judged as usual, with every node still up for the post-mortem.
+    let s = summary(out.path());
+    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    assert_eq!(s.seed, 4);
+    for n in &s.nodes {
+        assert!(n.running && n.healthy, "{n:?}");
+    }
     assert!(
         rest.iter().any(|l| l.contains("firedrill clean")),
         "{rest:?}"

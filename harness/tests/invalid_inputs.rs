@@ -148,6 +148,22 @@ refused! {
     capture_with_both_regex_and_json: "capture-regex-and-json.yaml" at "capture-regex-and-json.yaml:7:";
     capture_with_an_invalid_regex: "capture-invalid-regex.yaml" at "capture-invalid-regex.yaml:7:";
     json_pointer_without_leading_slash: "expect-json-pointer-no-slash.yaml" at "expect-json-pointer-no-slash.yaml:7:";
+    // Actions' own values.
+    http_with_an_unknown_method: "http-unknown-method.yaml" at "http-unknown-method.yaml:7:";
+    partition_with_two_forms: "partition-two-forms.yaml" at "partition-two-forms.yaml:9:";
+    reject_share_above_one: "reject-share-above-one.yaml" at "reject-share-above-one.yaml:9:";
+    netem_without_delay_or_loss: "netem-no-delay-no-loss.yaml" at "netem-no-delay-no-loss.yaml:9:";
+    recovers_on_a_step_without_a_node: "recovers-without-node.yaml" at "recovers-without-node.yaml:11:";
+    // Rollouts and backup marks.
+    rollout_stages_that_shrink: "rollout-stages-shrink.yaml" at "rollout-stages-shrink.yaml:7:";
+    rollout_canary_also_in_the_baseline: "rollout-canary-in-baseline.yaml" at "rollout-canary-in-baseline.yaml:7:";
+    unknown_mark: "marks-unknown-mark.yaml" at "marks-unknown-mark.yaml:8:";
+    // A problem of the marks as a whole: the message names the file, without a line.
+    disaster_marked_before_the_backup: "marks-disaster-before-backup.yaml" at "marks-disaster-before-backup.yaml: the step marked `disaster` must come after";
+    // Checks.
+    removed_names_an_unknown_node: "removed-unknown-node.yaml" at "removed-unknown-node.yaml:10:";
+    // `checks.converge` problems name the file, without a line.
+    converge_over_an_unknown_node: "converge-unknown-node.yaml" at "converge-unknown-node.yaml: checks.converge";
     // Files that are not scenarios at all.
     empty_file: "file-empty.yaml" at "file-empty.yaml: is empty";
     file_of_comments_only: "file-only-comments.yaml" at "file-only-comments.yaml: holds only comments";

@@ -1,51 +1,52 @@
 //! The rolling upgrade and its sabotaged twins, end to end: the real binary against a real
-//! etcd cluster in containers. Each verdict is checked from the exit code and summary.json,
-//! and the run must leave nothing on the Docker daemon.
+//! etcd cluster in containers. Each verdict is checked from the exit code and summary.json
+//! (read through its typed schema), and the run must leave nothing on the Docker daemon.
 
 mod common;
 
-use common::{drill, firedrill, repo, SERIAL};
+use common::{check, drill, firedrill, phase, reason, recount, repo, slo, END_STATE, SERIAL};
+use firedrill::history::Phase;
+use firedrill::summary::Verdict;
 
 #[test]
 fn rolling_upgrade_passes_with_no_lost_writes() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (run, s, out) = drill("scenarios/rolling-upgrade.yaml", 11);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s["verdict"], "pass", "{:?}", s["reasons"]);
-    assert_eq!(s["seed"], 11);
+    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    assert!(s.reasons.is_empty(), "{:#?}", s.reasons);
+    assert_eq!(s.seed, 11);
     assert!(
-        s["data"]["acked"].as_u64().unwrap() > 1000,
-        "too few acknowledged writes: {}",
-        s["data"]
+        s.data.acked > 1000,
+        "too few acknowledged writes: {:?}",
+        s.data
     );
-    assert_eq!(s["data"]["lost"], 0);
-    assert!(s["data"]["keys"].as_u64().unwrap() > 0);
-    // Every member ended on the new version with its data.
-    for n in s["nodes"].as_array().unwrap() {
-        assert_eq!(n["image_at_start"], "firedrill/etcd:3.4.23");
-        assert_eq!(n["image_at_end"], "firedrill/etcd:3.5.1");
+    assert_eq!(s.data.lost, 0, "{:?}", s.data);
+    assert!(s.data.keys > 0, "{:?}", s.data);
+    assert!(s.data.pass);
+    // Every member ended on the new version with its data, running and healthy.
+    let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["etcd1", "etcd2", "etcd3"]);
+    for n in &s.nodes {
+        assert_eq!(n.image_at_start, "firedrill/etcd:3.4.23", "{n:?}");
+        assert_eq!(n.image_at_end, "firedrill/etcd:3.5.1", "{n:?}");
+        assert!(n.expected && n.running && n.healthy, "{n:?}");
     }
-    let phases: Vec<&str> = s["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["phase"].as_str().unwrap())
-        .collect();
-    assert_eq!(phases, ["steady", "procedure", "recovery"]);
+    assert!(check(&s, END_STATE).pass, "{:?}", check(&s, END_STATE));
+    let phases: Vec<Phase> = s.phases.iter().map(|p| p.phase).collect();
+    assert_eq!(phases, Phase::ALL);
     for f in [
         "report.md",
         "junit.xml",
         "history.jsonl",
+        "final-state.jsonl",
         "logs/etcd1.log",
         "logs/etcd3.log",
     ] {
         assert!(out.path().join(f).is_file(), "{f} is missing");
     }
-    let history = std::fs::read_to_string(out.path().join("history.jsonl")).unwrap();
-    assert_eq!(
-        history.lines().count() as u64,
-        s["load"]["ops"].as_u64().unwrap()
-    );
+    recount::load_and_phases(out.path(), &s);
+    recount::data(out.path(), &s);
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(
         report.contains("Snapshot saved"),
@@ -59,10 +60,15 @@ fn restoring_the_pre_upgrade_snapshot_is_caught_as_lost_writes() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (run, s, out) = drill("scenarios/sabotage/upgrade-restores-snapshot.yaml", 12);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s["verdict"], "fail");
-    assert!(s["data"]["lost"].as_u64().unwrap() > 0, "{}", s["data"]);
-    let reasons = s["reasons"].to_string();
-    assert!(reasons.contains("lost writes"), "{reasons}");
+    assert_eq!(s.verdict, Verdict::Fail);
+    assert!(s.data.lost > 0, "{:?}", s.data);
+    assert!(!s.data.pass);
+    assert!(!s.data.lost_examples.is_empty(), "{:?}", s.data);
+    reason(&s, "lost writes");
+    // The loss is in the artifacts, not only in the judge's word: recounted independently.
+    let recounted = recount::data(out.path(), &s);
+    assert!(recounted.lost > 0, "{recounted:?}");
+    recount::load_and_phases(out.path(), &s);
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains("<failure"), "junit names the failure");
 }
@@ -72,37 +78,88 @@ fn upgrading_two_members_at_once_is_caught_as_an_slo_breach() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (run, s, _out) = drill("scenarios/sabotage/upgrade-stops-two-members.yaml", 13);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let procedure = &s["phases"][1];
-    assert_eq!(procedure["phase"], "procedure");
-    let unavailable = procedure["slos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == "max_unavailable")
-        .unwrap();
-    assert_eq!(unavailable["pass"], false, "{procedure}");
-    assert!(
-        s["reasons"]
-            .to_string()
-            .contains("procedure phase: max_unavailable"),
-        "{}",
-        s["reasons"]
-    );
+    assert_eq!(s.verdict, Verdict::Fail);
+    let procedure = phase(&s, Phase::Procedure);
+    let unavailable = slo(procedure, "max_unavailable");
+    assert!(!unavailable.pass, "{procedure:#?}");
+    assert!(unavailable.observed > unavailable.limit, "{unavailable:?}");
+    reason(&s, "procedure phase: max_unavailable");
     // Quorum came back: nothing acknowledged was lost, only availability failed.
-    assert_eq!(s["data"]["lost"], 0);
+    assert_eq!(s.data.lost, 0, "{:?}", s.data);
+    assert!(s.data.acked > 0, "{:?}", s.data);
 }
 
+/// The scenario names `firedrill list` prints: the first word of each unindented line.
+fn listed(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with(char::is_whitespace) && !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+/// The YAML files directly in a directory, relative to the repository root.
+fn yaml_files(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `list` shows the main job's scenarios and keeps the sabotaged twins out of it; `validate`
+/// accepts every file of both directories. Nothing is run.
 #[test]
-fn the_main_job_runs_every_scenario_of_a_directory() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+fn list_shows_the_main_job_without_its_twins_and_every_scenario_validates() {
     let list = firedrill(&["list", "scenarios"]);
     assert_eq!(list.code, 0, "{}", list.stderr);
-    assert!(list.stdout.contains("rolling-upgrade"));
-    assert!(
-        !list.stdout.contains("upgrade-stops-two-members"),
-        "sabotaged twins stay out of the main job"
+    let main = listed(&list.stdout);
+    // One entry per file of scenarios/, and nothing from scenarios/sabotage/.
+    assert_eq!(main.len(), yaml_files("scenarios").len(), "{}", list.stdout);
+    for name in ["rolling-upgrade", "partition-recovery", "node-replacement"] {
+        assert!(
+            main.iter().any(|n| n == name),
+            "{name} is missing: {main:?}"
+        );
+    }
+    let twins = firedrill(&["list", "scenarios/sabotage"]);
+    assert_eq!(twins.code, 0, "{}", twins.stderr);
+    let twins = listed(&twins.stdout);
+    assert_eq!(
+        twins.len(),
+        yaml_files("scenarios/sabotage").len(),
+        "{twins:?}"
     );
+    for name in [
+        "upgrade-stops-two-members",
+        "member-rejoins-with-empty-disk",
+        "member-never-restarted",
+    ] {
+        assert!(
+            twins.iter().any(|n| n == name),
+            "{name} is missing: {twins:?}"
+        );
+    }
+    for twin in &twins {
+        assert!(
+            !main.contains(twin),
+            "the sabotaged twin {twin} is in the main job: {main:?}"
+        );
+    }
+
     let validate = firedrill(&["validate", "scenarios", "scenarios/sabotage"]);
-    assert_eq!(validate.code, 0, "{}", validate.stderr);
-    assert!(repo().join("scenarios/sabotage").is_dir());
+    assert_eq!(validate.code, 0, "{}\n{}", validate.stdout, validate.stderr);
+    for file in yaml_files("scenarios")
+        .into_iter()
+        .chain(yaml_files("scenarios/sabotage"))
+    {
+        assert!(
+            validate.stdout.contains(&format!("{file}: ok (")),
+            "{file} was not validated:\n{}",
+            validate.stdout
+        );
+    }
 }

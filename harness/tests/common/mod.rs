@@ -1,10 +1,18 @@
-//! Helpers shared by the integration tests: run the binary, read a summary, look for
-//! leftovers on the Docker daemon.
+//! Helpers shared by the integration tests: run the binary, read a summary through its
+//! typed schema, find its checks, steps, phases and nodes by name, look for leftovers on the
+//! Docker daemon. `recount` recomputes a summary's numbers from the artifacts alone.
 #![allow(dead_code)]
+
+pub mod recount;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+
+use firedrill::history::Phase;
+use firedrill::summary::{
+    CheckResult, NodeRecord, PhaseResult, SloResult, StepRecord, Summary, SCHEMA,
+};
 
 /// Tests that start clusters run one at a time: the machine has two cores.
 pub static SERIAL: Mutex<()> = Mutex::new(());
@@ -40,7 +48,7 @@ pub fn firedrill_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Runs one scenario with a seed into a fresh output directory, and checks that the run
 /// left nothing on the Docker daemon. Returns the output, summary.json and the directory.
-pub fn drill(scenario: &str, seed: u64) -> (Output, serde_json::Value, tempfile::TempDir) {
+pub fn drill(scenario: &str, seed: u64) -> (Output, Summary, tempfile::TempDir) {
     let out = tempfile::tempdir().expect("a temporary directory");
     let seed = seed.to_string();
     let dir = out.path().to_str().expect("a UTF-8 path").to_string();
@@ -54,10 +62,82 @@ pub fn drill(scenario: &str, seed: u64) -> (Output, serde_json::Value, tempfile:
     (run, s, out)
 }
 
-pub fn summary(out_dir: &Path) -> serde_json::Value {
+/// summary.json read through its schema: a field renamed, removed or of another type fails
+/// here, not as a `null` that an assertion happens to accept.
+pub fn summary(out_dir: &Path) -> Summary {
     let text =
         std::fs::read_to_string(out_dir.join("summary.json")).expect("summary.json was written");
-    serde_json::from_str(&text).expect("summary.json is JSON")
+    let s: Summary = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("summary.json does not fit the Summary schema: {e}\n{text}"));
+    assert_eq!(s.schema, SCHEMA);
+    s
+}
+
+/// The check named exactly `name`, or a panic that lists the checks there are.
+pub fn check<'a>(s: &'a Summary, name: &str) -> &'a CheckResult {
+    s.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check named {name:?}; the checks are {:#?}", s.checks))
+}
+
+/// The end-state check every run has.
+pub const END_STATE: &str = "every expected node running and healthy at the end";
+
+/// Whether one of the verdict's reasons contains `text`.
+pub fn reasons_contain(s: &Summary, text: &str) -> bool {
+    s.reasons.iter().any(|r| r.contains(text))
+}
+
+/// The reason that contains `text`, or a panic that lists the reasons there are.
+pub fn reason<'a>(s: &'a Summary, text: &str) -> &'a str {
+    s.reasons
+        .iter()
+        .find(|r| r.contains(text))
+        .unwrap_or_else(|| {
+            panic!(
+                "no reason contains {text:?}; the reasons are {:#?}",
+                s.reasons
+            )
+        })
+}
+
+/// The step named exactly `name`.
+pub fn step<'a>(s: &'a Summary, name: &str) -> &'a StepRecord {
+    s.steps
+        .iter()
+        .find(|st| st.name == name)
+        .unwrap_or_else(|| {
+            let names: Vec<&str> = s.steps.iter().map(|st| st.name.as_str()).collect();
+            panic!("no step named {name:?}; the steps are {names:?}")
+        })
+}
+
+/// The node named exactly `name` in `summary.nodes`.
+pub fn node<'a>(s: &'a Summary, name: &str) -> &'a NodeRecord {
+    s.nodes.iter().find(|n| n.name == name).unwrap_or_else(|| {
+        let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+        panic!("no node named {name:?}; the nodes are {names:?}")
+    })
+}
+
+/// The result of one phase.
+pub fn phase(s: &Summary, which: Phase) -> &PhaseResult {
+    s.phases
+        .iter()
+        .find(|p| p.phase == which)
+        .unwrap_or_else(|| panic!("no {} phase in {:#?}", which.name(), s.phases))
+}
+
+/// The SLO named exactly `name` of a phase.
+pub fn slo<'a>(p: &'a PhaseResult, name: &str) -> &'a SloResult {
+    p.slos.iter().find(|x| x.name == name).unwrap_or_else(|| {
+        panic!(
+            "no SLO {name:?} in the {} phase: {:#?}",
+            p.phase.name(),
+            p.slos
+        )
+    })
 }
 
 /// Everything of firedrill's still on the daemon, one object per line.

@@ -11,6 +11,7 @@ pub mod kill_switch;
 pub mod linearizability;
 pub mod slo;
 pub mod summarize;
+pub mod timeline;
 pub mod verdict;
 
 pub use summarize::summarize;

@@ -132,7 +132,7 @@ pub fn time_to_slo(ops: &[Op], from: Micros, end: Micros, max_error_rate: f64) -
 }
 
 /// Microsecond resolution, 3 significant digits; `None` without a sample.
-fn latency_histogram(latencies_us: &[Micros]) -> Option<Histogram<u64>> {
+pub(crate) fn latency_histogram(latencies_us: &[Micros]) -> Option<Histogram<u64>> {
     let highest = *latencies_us.iter().max()?;
     // Sized to the largest sample, so `saturating_record` never clamps one (an
     // auto-resizing histogram would clamp instead of growing there).

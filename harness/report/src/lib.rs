@@ -6,6 +6,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+mod view;
 
 use std::fs;
 use std::io;

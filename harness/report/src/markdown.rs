@@ -6,12 +6,13 @@
 
 use firedrill_types::summary::{
     BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
-    ReadResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary, Verdict,
+    ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary,
+    Verdict,
 };
 
 use crate::{
     capitalized, data_sentence, html_escape, millis, percent, plural, reads_sentence, run_clock,
-    seconds_from_ms, slo_value, tally, wall_clock, FOLD_LINES,
+    seconds_from_ms, slo_value, tally, view, wall_clock, FOLD_LINES,
 };
 
 pub fn render(summary: &Summary) -> String {
@@ -27,6 +28,7 @@ pub fn render(summary: &Summary) -> String {
     if let Some(r) = &summary.rollout {
         rollout(&mut out, r);
     }
+    recoveries(&mut out, &summary.recoveries);
     checks(&mut out, &summary.checks);
     load(&mut out, &summary.load);
     versions(&mut out, &summary.nodes);
@@ -397,6 +399,33 @@ fn rollout(out: &mut String, r: &RolloutResult) {
             k.canary_requests_in_recovery,
         ));
     }
+}
+
+fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
+    if recoveries.is_empty() {
+        return;
+    }
+    out.push_str("## Recovery after steps\n\n|");
+    for (heading, _) in view::RECOVERY_COLUMNS {
+        out.push_str(&format!(" {heading} |"));
+    }
+    out.push_str("\n|");
+    for (_, numeric) in view::RECOVERY_COLUMNS {
+        out.push_str(if numeric { "---:|" } else { "---|" });
+    }
+    out.push('\n');
+    for r in view::recoveries(recoveries) {
+        out.push('|');
+        for c in &r.cells {
+            out.push_str(&format!(" {} |", cell(c)));
+        }
+        out.push_str(if r.pass {
+            " ✅ recovered |\n"
+        } else {
+            " ❌ not recovered |\n"
+        });
+    }
+    out.push_str(&format!("\n{}\n\n", view::RECOVERY_NOTE));
 }
 
 fn checks(out: &mut String, checks: &[CheckResult]) {

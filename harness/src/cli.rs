@@ -37,20 +37,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  firedrill run scenarios/rolling-upgrade.yaml --seed 7 --out /tmp/drill"
     )]
-    Run {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Artifacts directory (default: reports/<scenario>/<timestamp>/); with several
-        /// scenarios, one subdirectory per scenario.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Seed for the load's operation sequence; printed and stored in every report.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Leave the cluster running afterwards for a post-mortem (`firedrill clean` removes it).
-        #[arg(long)]
-        keep: bool,
-    },
+    Run(RunArgs),
     /// Check scenario files (and the compose files and profiles they use) without starting anything.
     Validate {
         #[arg(required = true)]
@@ -89,6 +76,31 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario files (*.yaml) and runbooks (*.md), or directories of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Artifacts directory (default: reports/<scenario>/<timestamp>/); with several
+    /// scenarios, one subdirectory per scenario.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed for the load's operation sequence; printed and stored in every report.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Leave the cluster running afterwards for a post-mortem (`firedrill clean` removes it).
+    #[arg(long)]
+    keep: bool,
+    /// Drill a runbook's Rollback section: run the procedure up to step N, then the
+    /// rollback; passes only if the rollback passes and the cluster ends healthy.
+    #[arg(long, value_name = "N")]
+    rollback_at: Option<String>,
+    /// Write this run's real output into each runbook's output blocks (wildcards kept
+    /// where they still match) and its results region.
+    #[arg(long)]
+    bless: bool,
+}
+
 #[derive(Subcommand)]
 enum ImagesCommand {
     /// Build every image of the recipes file that is missing (all of them with --force).
@@ -105,12 +117,7 @@ pub async fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Validate { paths } => validate(&paths),
         Command::List { paths } => list(&paths),
-        Command::Run {
-            paths,
-            out,
-            seed,
-            keep,
-        } => run_all(&paths, out, seed, keep).await,
+        Command::Run(args) => run_all(args).await,
         Command::Images {
             command: ImagesCommand::Build { recipes, force },
         } => build_images(&recipes, force).await,
@@ -151,7 +158,9 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
                     entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
                         .filter(|f| {
-                            f.is_file() && f.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                            f.is_file()
+                                && (f.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                                    || firedrill_spec::runbook::is_runbook(f))
                         })
                         .collect()
                 })
@@ -159,7 +168,7 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
             if found.is_empty() {
                 problems.push(Diagnostic::whole_file(
                     p,
-                    "holds no scenario files (*.yaml or *.yml): name a scenario file, or a directory that holds some",
+                    "holds no scenario files (*.yaml, *.yml) or runbooks (*.md): name one, or a directory that holds some",
                 ));
             }
             found.sort();
@@ -294,11 +303,28 @@ async fn ensure_images(docker: &bollard::Docker, plans: &[Plan]) -> Result<(), (
     Ok(())
 }
 
-async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, keep: bool) -> u8 {
-    let plans = match load_plans(paths) {
+async fn run_all(args: RunArgs) -> u8 {
+    let RunArgs {
+        paths,
+        out,
+        seed,
+        keep,
+        rollback_at,
+        bless,
+    } = args;
+    let plans = match load_plans(&paths) {
         Ok(p) => p,
         Err(problems) => return report_invalid(&problems),
     };
+    if let Some(n) = &rollback_at {
+        let problems: Vec<Diagnostic> = plans
+            .iter()
+            .filter_map(|p| crate::runbook::rollback_problem(p, n))
+            .collect();
+        if !problems.is_empty() {
+            return report_invalid(&problems);
+        }
+    }
     let interrupt = listen_for_signals();
     let docker = match cluster::connect().await {
         Ok(d) => d,
@@ -323,12 +349,20 @@ async fn run_all(paths: &[PathBuf], out: Option<PathBuf>, seed: Option<u64>, kee
             }),
             seed,
             keep,
+            rollback_at: rollback_at.clone(),
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(crate::console::print_events(rx));
         let result = run::run(plan, &opts, &docker, &tx, interrupt.clone()).await;
         drop(tx);
         let _ = printer.await;
+        if let (true, Ok(summary)) = (bless, &result) {
+            match crate::runbook::bless(plan, summary) {
+                Ok(true) => println!("blessed {}", plan.file.display()),
+                Ok(false) => {}
+                Err(e) => eprintln!("warning: cannot bless {}: {e}", plan.file.display()),
+            }
+        }
         let this = match result {
             Ok(s) if s.verdict == Verdict::Pass => exit::PASS,
             Ok(_) => exit::VERDICT_FAILED,

@@ -17,6 +17,7 @@ pub mod load;
 pub mod prometheus;
 mod rejudge;
 mod run;
+mod runbook;
 mod step;
 
 pub use firedrill_spec::plan::Plan;

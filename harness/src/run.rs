@@ -17,7 +17,7 @@ use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
 use crate::load::{self, LoadRun, Target};
 use crate::step::{self, LiveHistory, StepContext};
-use firedrill_spec::plan::{Converge, Plan};
+use firedrill_spec::plan::{Converge, Plan, PlannedStep};
 use firedrill_types::facts::{
     ConvergeRun, KillSwitchRun, MarkTime, PhaseTimes, ReadBack, RecoveryMark, RunFacts,
 };
@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Leave the cluster running for a post-mortem.
     pub keep: bool,
+    /// Stop the procedure after this step and drill the runbook's Rollback section.
+    pub rollback_at: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +141,7 @@ pub async fn run(
         run_id: &run_id,
         out_dir: &out_dir,
         interrupt,
+        rollback_at: opts.rollback_at.as_deref(),
     };
     let outcome = std::panic::AssertUnwindSafe(ctx.drive())
         .catch_unwind()
@@ -283,6 +286,7 @@ struct Drive<'a> {
     run_id: &'a str,
     out_dir: &'a Path,
     interrupt: watch::Receiver<bool>,
+    rollback_at: Option<&'a str>,
 }
 
 impl Drive<'_> {
@@ -450,32 +454,64 @@ impl Drive<'_> {
     /// Runs the procedure's steps in order; after a failure or Ctrl-C the rest are skipped.
     async fn steps(&self, ctx: &mut StepContext<'_>) -> (Vec<StepRecord>, bool) {
         let mut records = Vec::new();
-        let (mut failed, mut interrupted) = (false, false);
+        let mut interrupted = false;
+        // Why the rest of the procedure is skipped, once something stopped it.
+        let mut stopped: Option<String> = None;
         for s in &self.plan.steps {
             interrupted |= self.interrupted();
-            if failed || interrupted {
-                let why = if interrupted {
-                    "the run was interrupted"
-                } else {
-                    "an earlier step failed"
-                };
+            let why = if interrupted {
+                Some("the run was interrupted")
+            } else {
+                stopped.as_deref()
+            };
+            if let Some(why) = why {
                 records.push(step::skipped(s, why));
                 continue;
             }
-            emit(
-                self.events,
-                RunEvent::StepStarted {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                },
-            );
-            let r = step::execute(s, ctx).await;
-            failed = r.status == StepStatus::Failed;
-            emit(self.events, RunEvent::StepFinished(Box::new(r.clone())));
-            records.push(r);
-            records.append(&mut ctx.nested);
+            let r = self.step(s, ctx, &mut records).await;
+            if r == StepStatus::Failed {
+                stopped = Some("an earlier step failed".into());
+            } else if self.rollback_at == Some(s.id.as_str()) {
+                stopped = Some(format!("the rollback is drilled after step {}", s.id));
+            }
+        }
+        // A runbook's Rollback section runs when the procedure stopped: after a failure
+        // (the run still fails) or when drilled on purpose.
+        let rollback = self.plan.page.as_ref().map_or(&[][..], |p| &p.rollback[..]);
+        if stopped.is_some() && !interrupted {
+            let mut failed = false;
+            for s in rollback {
+                interrupted |= self.interrupted();
+                if failed || interrupted {
+                    records.push(step::skipped(s, "an earlier rollback step failed or the run was interrupted"));
+                    continue;
+                }
+                failed = self.step(s, ctx, &mut records).await == StepStatus::Failed;
+            }
         }
         (records, interrupted)
+    }
+
+    /// Runs one step, records it (and the steps it ran inside), and says how it ended.
+    async fn step(
+        &self,
+        s: &PlannedStep,
+        ctx: &mut StepContext<'_>,
+        records: &mut Vec<StepRecord>,
+    ) -> StepStatus {
+        emit(
+            self.events,
+            RunEvent::StepStarted {
+                id: s.id.clone(),
+                name: s.name.clone(),
+            },
+        );
+        let r = step::execute(s, ctx).await;
+        let status = r.status;
+        emit(self.events, RunEvent::StepFinished(Box::new(r.clone())));
+        records.push(r);
+        records.append(&mut ctx.nested);
+        status
     }
 
     /// Every node the run had, at the end: the expected ones (still created, not declared

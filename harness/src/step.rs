@@ -123,7 +123,9 @@ async fn execute_action(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRe
                 last = attempt(&action, ctx, limit).await;
                 failure = match &last.error {
                     Some(e) => Some(e.clone()),
-                    None => check(&step.expect, &last.output, ctx).err(),
+                    None => check(&step.expect, &last.output, ctx)
+                        .and_then(|()| expected_output(step, &last.output))
+                        .err(),
                 };
                 if failure.is_none() {
                     failure = capture(step, &last.output, &mut ctx.vars).err();
@@ -173,6 +175,20 @@ async fn execute_action(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRe
         error: failure,
         transcript: transcript_name(step),
     }
+}
+
+/// A runbook step's output block is part of its expectation: the command must print what
+/// the page says it prints (wildcards allowed).
+fn expected_output(step: &PlannedStep, output: &StepOutput) -> Result<(), String> {
+    let Some(expected) = step.source.as_ref().and_then(|s| s.output.as_ref()) else {
+        return Ok(());
+    };
+    expected.check(&output.stdout).map_err(|m| {
+        format!(
+            "the output differs from the runbook's expected output (the block at line {}):\n{m}",
+            expected.line
+        )
+    })
 }
 
 /// A step that never ran, for the report.

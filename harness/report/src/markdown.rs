@@ -39,6 +39,36 @@ pub fn render(summary: &Summary) -> String {
     out
 }
 
+/// The runbook's results region, as `--bless` writes it: the last run's verdict, date,
+/// seed and the SLO table with the values observed.
+pub fn results(summary: &Summary) -> String {
+    let mut out = format!(
+        "**Last drill: {}** on {} (run {}, seed {}, {}) — `firedrill run {} --seed {}`\n\n",
+        match summary.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        },
+        summary.started_at,
+        summary.run_id,
+        summary.seed,
+        seconds_from_ms(summary.duration_ms),
+        summary.file,
+        summary.seed
+    );
+    for r in &summary.reasons {
+        out.push_str(&format!("- {}\n", r.replace('\n', " ")));
+    }
+    if !summary.reasons.is_empty() {
+        out.push('\n');
+    }
+    service_levels(&mut out, &summary.phases);
+    out.push_str(&format!(
+        "Load: {} operations, {} acknowledged writes, {} lost.\n",
+        summary.load.ops, summary.data.acked, summary.data.lost
+    ));
+    out
+}
+
 fn header(out: &mut String, s: &Summary) {
     let verdict = match s.verdict {
         Verdict::Pass => "✅ PASS",

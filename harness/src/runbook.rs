@@ -1,0 +1,69 @@
+//! What only a Markdown runbook has at run time: the `--rollback-at` step must exist, and
+//! `--bless` writes the run's real output back into the page.
+
+use std::path::Path;
+
+use firedrill_spec::plan::Plan;
+use firedrill_spec::runbook;
+use firedrill_spec::yaml::Diagnostic;
+use firedrill_types::summary::{StepStatus, Summary};
+
+/// Why `--rollback-at N` cannot be drilled on this plan, if it cannot.
+pub fn rollback_problem(plan: &Plan, n: &str) -> Option<Diagnostic> {
+    let Some(page) = &plan.page else {
+        return Some(Diagnostic::whole_file(
+            &plan.file,
+            "--rollback-at drills a runbook's Rollback section; this is not a Markdown runbook",
+        ));
+    };
+    if page.rollback.is_empty() {
+        return Some(Diagnostic::whole_file(
+            &plan.file,
+            "--rollback-at: the runbook has no runnable block under a `Rollback` heading",
+        ));
+    }
+    if !plan.steps.iter().any(|s| s.id == n) {
+        let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+        return Some(Diagnostic::whole_file(
+            &plan.file,
+            format!(
+                "--rollback-at {n}: no step {n} in the procedure (its steps: {})",
+                ids.join(", ")
+            ),
+        ));
+    }
+    None
+}
+
+/// Rewrites the runbook's output blocks with what the steps that ran printed, and its results
+/// region with this run's; says whether the page changed.
+pub fn bless(plan: &Plan, summary: &Summary) -> std::io::Result<bool> {
+    let Some(page) = &plan.page else {
+        return Ok(false);
+    };
+    let source = std::fs::read_to_string(&plan.file)?;
+    let outputs: Vec<_> = plan
+        .steps
+        .iter()
+        .chain(&page.rollback)
+        .filter_map(|step| {
+            let expected = step.source.as_ref()?.output.as_ref()?;
+            let record = summary.steps.iter().find(|r| r.id == step.id)?;
+            // A step that never ran printed nothing worth writing down.
+            (record.status != StepStatus::Skipped).then_some((expected, record.output.stdout.as_str()))
+        })
+        .collect();
+    let results = firedrill_report::markdown::results(summary);
+    let blessed = runbook::bless(&source, &outputs, Some(&results));
+    if blessed == source {
+        return Ok(false);
+    }
+    write_atomically(&plan.file, &blessed)?;
+    Ok(true)
+}
+
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("md.firedrill-tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -185,7 +185,8 @@ fn expected_output(step: &PlannedStep, output: &StepOutput) -> Result<(), String
     };
     expected.check(&output.stdout).map_err(|m| {
         format!(
-            "the output differs from the runbook's expected output (the block at line {}):\n{m}",
+            "the output differs from the runbook's expected output at {}:{}:\n{m}",
+            expected.file.display(),
             expected.line
         )
     })

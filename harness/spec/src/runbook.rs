@@ -67,6 +67,8 @@ pub struct SourceRef {
 pub struct ExpectedOutput {
     /// The block's contents as written, without the page's indentation.
     pub text: String,
+    /// The runbook, for messages that point into it.
+    pub file: std::path::PathBuf,
     /// 1-based line of the output block's opening fence.
     pub line: u64,
     /// The contents in bytes of the file: what [`bless`] rewrites.

@@ -406,6 +406,7 @@ impl Reader<'_> {
         }
         self.drafts[i].source.output = Some(ExpectedOutput {
             text: block.content.clone(),
+            file: self.path.to_path_buf(),
             line,
             range: block.content_range.clone(),
             options,

@@ -72,11 +72,22 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Reads a file as UTF-8 text, refusing empty and binary files with a clear message.
-pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
+/// What kind of input file is read, for the messages of [`read_text_file`].
+pub struct TextFile {
+    /// "YAML", "a Markdown runbook"…: what the file should hold.
+    pub holds: &'static str,
+    /// The extension to name, e.g. ".yaml".
+    pub extension: &'static str,
+    /// What to write into an empty file.
+    pub empty_hint: &'static str,
+}
+
+/// Reads a file as UTF-8 text, refusing directories, empty and binary files with a clear
+/// message.
+pub fn read_text_file(path: &Path, kind: &TextFile) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
         let what = if path.is_dir() {
-            "is a directory, not a file: name a .yaml file".to_string()
+            format!("is a directory, not a file: name a {} file", kind.extension)
         } else {
             format!("cannot be read ({e}): check the path and its permissions")
         };
@@ -85,7 +96,10 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     if bytes.contains(&0) {
         return Err(Diagnostic::whole_file(
             path,
-            "is a binary file, not YAML: point firedrill at the .yaml file",
+            format!(
+                "is a binary file, not {}: point firedrill at the {} file",
+                kind.holds, kind.extension
+            ),
         ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -94,9 +108,22 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     if text.trim().is_empty() {
         return Err(Diagnostic::whole_file(
             path,
-            "is empty: a YAML document was expected; fill it in or remove it",
+            format!("is empty: {}; fill it in or remove it", kind.empty_hint),
         ));
     }
+    Ok(text)
+}
+
+/// Reads a YAML file as UTF-8 text, refusing empty and binary files with a clear message.
+pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let text = read_text_file(
+        path,
+        &TextFile {
+            holds: "YAML",
+            extension: ".yaml",
+            empty_hint: "a YAML document was expected",
+        },
+    )?;
     // Checked here because the parser only says "unexpected end of input" at the last comment.
     if text
         .lines()

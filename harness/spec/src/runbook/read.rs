@@ -22,30 +22,14 @@ use crate::yaml::{self, Diagnostic};
 
 /// Reads the file as UTF-8 text, refusing empty and binary files.
 pub(super) fn text(path: &Path) -> Result<String, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let what = if path.is_dir() {
-            "is a directory, not a file: name a .md runbook".to_string()
-        } else {
-            format!("cannot be read ({e}): check the path and its permissions")
-        };
-        Diagnostic::whole_file(path, what)
-    })?;
-    if bytes.contains(&0) {
-        return Err(Diagnostic::whole_file(
-            path,
-            "is a binary file, not a Markdown runbook: point firedrill at the .md file",
-        ));
-    }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Diagnostic::whole_file(path, format!("is not UTF-8 text ({e}): save it as UTF-8"))
-    })?;
-    if text.trim().is_empty() {
-        return Err(Diagnostic::whole_file(
-            path,
-            "is empty: a runbook starts with its front matter (`---`, the scenario's keys, `---`); fill it in or remove it",
-        ));
-    }
-    Ok(text)
+    yaml::read_text_file(
+        path,
+        &yaml::TextFile {
+            holds: "a Markdown runbook",
+            extension: ".md",
+            empty_hint: "a runbook starts with its front matter (`---`, the scenario's keys, `---`)",
+        },
+    )
 }
 
 pub(super) fn runbook(path: &Path, text: &str) -> Result<(ScenarioFile, Runbook), Vec<Diagnostic>> {
@@ -360,6 +344,8 @@ impl Reader<'_> {
                 let capture = CaptureSpec {
                     regex: Some(regex),
                     json: None,
+                    optional: false,
+                    default: None,
                 };
                 (var, capture)
             })

@@ -344,8 +344,6 @@ impl Reader<'_> {
                 let capture = CaptureSpec {
                     regex: Some(regex),
                     json: None,
-                    optional: false,
-                    default: None,
                 };
                 (var, capture)
             })

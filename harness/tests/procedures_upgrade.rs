@@ -61,7 +61,13 @@ fn restoring_the_pre_upgrade_snapshot_is_caught_as_lost_writes() {
     let (run, s, out) = drill("scenarios/sabotage/upgrade-restores-snapshot.yaml", 12);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Fail);
-    assert!(s.data.lost > 0, "{:?}", s.data);
+    assert!(
+        s.data.lost > 0,
+        "{:?}\nreasons: {:#?}\nsteps: {:#?}",
+        s.data,
+        s.reasons,
+        s.steps
+    );
     assert!(!s.data.pass);
     assert!(!s.data.lost_examples.is_empty(), "{:?}", s.data);
     reason(&s, "lost writes");

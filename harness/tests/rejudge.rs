@@ -6,7 +6,9 @@ mod common;
 use common::firedrill;
 
 fn op(id: u64, kind: &str, value: Option<&str>, call: u64, ret: u64, outcome: &str) -> String {
-    let value = value.map(|v| format!(r#","value":"{v}""#)).unwrap_or_default();
+    let value = value
+        .map(|v| format!(r#","value":"{v}""#))
+        .unwrap_or_default();
     format!(
         r#"{{"id":{id},"client":{id},"node":"n1","kind":"{kind}","key":"k"{value},"t_intended":{call},"t_call":{call},"t_return":{ret},"outcome":"{outcome}"}}"#
     )
@@ -31,7 +33,11 @@ fn new_old_new_reads_fail_although_no_single_read_is_stale() {
     ]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("linearizable: false"), "{}", out.stdout);
-    assert!(out.stdout.contains("0 stale"), "the pattern check alone passes it: {}", out.stdout);
+    assert!(
+        out.stdout.contains("0 stale"),
+        "the pattern check alone passes it: {}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -49,7 +55,10 @@ fn concurrent_writes_read_in_either_order_pass() {
 
 #[test]
 fn the_checked_in_examples_rejudge_to_their_verdict() {
-    for example in ["reports/examples/partition-recovery", "reports/examples/canary-rollout"] {
+    for example in [
+        "reports/examples/partition-recovery",
+        "reports/examples/canary-rollout",
+    ] {
         let out = firedrill(&["check", example]);
         assert_eq!(out.code, 0, "{example}: {}\n{}", out.stdout, out.stderr);
         assert!(out.stdout.contains("linearizable: true"), "{}", out.stdout);
@@ -59,7 +68,10 @@ fn the_checked_in_examples_rejudge_to_their_verdict() {
 
 #[test]
 fn a_line_that_is_no_operation_is_invalid_input_with_its_line() {
-    let out = check_lines(&[op(1, "write", Some("A"), 0, 1, "ok"), "{\"id\": 2}".to_string()]);
+    let out = check_lines(&[
+        op(1, "write", Some("A"), 0, 1, "ok"),
+        "{\"id\": 2}".to_string(),
+    ]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("history.jsonl:2:"), "{}", out.stderr);
 }

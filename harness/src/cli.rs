@@ -160,7 +160,7 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
                         .filter(|f| {
                             f.is_file()
                                 && (f.extension().is_some_and(|x| x == "yaml" || x == "yml")
-                                    || firedrill_spec::runbook::is_runbook(f))
+                                    || is_runbook_page(f))
                         })
                         .collect()
                 })
@@ -187,6 +187,13 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
     } else {
         Err(problems)
     }
+}
+
+/// A Markdown file of a directory is a runbook when it starts with front matter; a README
+/// or notes beside the scenarios are not.
+fn is_runbook_page(f: &Path) -> bool {
+    firedrill_spec::runbook::is_runbook(f)
+        && std::fs::read_to_string(f).is_ok_and(|t| t.starts_with("---"))
 }
 
 fn load_plans(paths: &[PathBuf]) -> Result<Vec<Plan>, Vec<Diagnostic>> {

@@ -483,7 +483,10 @@ impl Drive<'_> {
             for s in rollback {
                 interrupted |= self.interrupted();
                 if failed || interrupted {
-                    records.push(step::skipped(s, "an earlier rollback step failed or the run was interrupted"));
+                    records.push(step::skipped(
+                        s,
+                        "an earlier rollback step failed or the run was interrupted",
+                    ));
                     continue;
                 }
                 failed = self.step(s, ctx, &mut records).await == StepStatus::Failed;

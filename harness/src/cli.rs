@@ -9,6 +9,8 @@ use tokio::sync::watch;
 
 use crate::cluster;
 use crate::images::{self, Recipes};
+use crate::jobs;
+use crate::partition::Partition;
 use crate::run::{self, RunError, RunOptions};
 use firedrill_spec::plan::Plan;
 use firedrill_spec::yaml::Diagnostic;
@@ -33,9 +35,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenarios (files, or directories of *.yaml files), one after another.
+    /// Run scenarios (files, or directories of *.yaml files), one after another (--jobs: several at once).
     #[command(
-        after_help = "Example:\n  firedrill run scenarios/rolling-upgrade.yaml --seed 7 --out /tmp/drill"
+        after_help = "Examples:\n  firedrill run scenarios/rolling-upgrade.yaml --seed 7 --out /tmp/drill\n  firedrill run scenarios/ --partition 2/3 --out reports/shard-2   one CI shard of three"
     )]
     Run(RunArgs),
     /// Check scenario files (and the compose files and profiles they use) without starting anything.
@@ -47,6 +49,23 @@ enum Command {
     List {
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
+        /// Only the share of shard K of N that `run --partition K/N` would run.
+        #[arg(long, value_name = "K/N")]
+        partition: Option<Partition>,
+    },
+    /// Merge the artifacts of several runs (CI shards) into one junit.xml, one index
+    /// (summary.json, schema firedrill.index/v1) and index.md / index.html.
+    #[command(
+        after_help = "Exit codes: 0 every run passed · 1 a run failed · 2 a directory holds no run, or a summary.json cannot be read.\n\nExample:\n  firedrill merge reports/shard-1 reports/shard-2 reports/shard-3 --out reports"
+    )]
+    Merge {
+        /// Artifact directories: a run's, or any directory with runs below it.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged files go (created if missing); links to the runs' reports are
+        /// relative to it.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Re-judge an archived history offline: per-key linearizability and the read check.
     #[command(
@@ -99,6 +118,15 @@ struct RunArgs {
     /// where they still match) and its results region.
     #[arg(long)]
     bless: bool,
+    /// Run only shard K of N: the scenarios whose name hashes to K (FNV-1a mod N); every
+    /// scenario is in exactly one shard. Merge the shards' artifacts with `firedrill merge`.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<Partition>,
+    /// Run up to N scenarios at once, each in a child process (default 1: one after
+    /// another in this process). Concurrent clusters share the CPU and disturb each other's
+    /// latency SLOs: see docs/scaling.md.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: u32,
 }
 
 #[derive(Subcommand)]
@@ -116,8 +144,9 @@ pub async fn main(cli: Cli) -> ExitCode {
     init_tracing(cli.verbose);
     let code = match cli.command {
         Command::Validate { paths } => validate(&paths),
-        Command::List { paths } => list(&paths),
-        Command::Run(args) => run_all(args).await,
+        Command::List { paths, partition } => list(&paths, partition),
+        Command::Merge { dirs, out } => merge(&dirs, &out),
+        Command::Run(args) => run_all(args, cli.verbose).await,
         Command::Images {
             command: ImagesCommand::Build { recipes, force },
         } => build_images(&recipes, force).await,
@@ -242,9 +271,12 @@ fn validate(paths: &[PathBuf]) -> u8 {
     }
 }
 
-fn list(paths: &[PathBuf]) -> u8 {
+fn list(paths: &[PathBuf], partition: Option<Partition>) -> u8 {
     match load_plans(paths) {
         Ok(plans) => {
+            let Some(plans) = shard(plans, partition) else {
+                return exit::PASS;
+            };
             for p in &plans {
                 println!(
                     "{:<28} {}\n{:<28} {}",
@@ -258,6 +290,26 @@ fn list(paths: &[PathBuf]) -> u8 {
         }
         Err(problems) => report_invalid(&problems),
     }
+}
+
+/// The plans of shard K/N (all of them without a partition); `None`, after saying so, when
+/// the shard has none.
+fn shard(plans: Vec<Plan>, partition: Option<Partition>) -> Option<Vec<Plan>> {
+    let Some(part) = partition else {
+        return Some(plans);
+    };
+    let found = plans.len();
+    let mine: Vec<Plan> = plans
+        .into_iter()
+        .filter(|p| part.contains(&p.name))
+        .collect();
+    if mine.is_empty() {
+        println!(
+            "shard {part}: none of the {found} scenarios found falls in this shard; nothing to run"
+        );
+        return None;
+    }
+    Some(mine)
 }
 
 fn infrastructure(message: impl std::fmt::Display) -> u8 {
@@ -310,7 +362,7 @@ async fn ensure_images(docker: &bollard::Docker, plans: &[Plan]) -> Result<(), (
     Ok(())
 }
 
-async fn run_all(args: RunArgs) -> u8 {
+async fn run_all(args: RunArgs, verbose: u8) -> u8 {
     let RunArgs {
         paths,
         out,
@@ -318,11 +370,23 @@ async fn run_all(args: RunArgs) -> u8 {
         keep,
         rollback_at,
         bless,
+        partition,
+        jobs,
     } = args;
     let plans = match load_plans(&paths) {
         Ok(p) => p,
         Err(problems) => return report_invalid(&problems),
     };
+    // A shard of several scenarios lays its artifacts out as the whole suite would, one
+    // subdirectory per scenario, even when its share is one.
+    let several = plans.len() > 1;
+    let Some(plans) = shard(plans, partition) else {
+        return exit::PASS;
+    };
+    if let Some(part) = partition {
+        let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        println!("shard {part}: {}", names.join(", "));
+    }
     if let Some(n) = &rollback_at {
         let problems: Vec<Diagnostic> = plans
             .iter()
@@ -340,23 +404,53 @@ async fn run_all(args: RunArgs) -> u8 {
     if let Err((code, message)) = ensure_images(&docker, &plans).await {
         return failed(code, message);
     }
-    let several = plans.len() > 1;
+    let out_dir = |plan: &Plan| {
+        out.as_ref().map(|o| {
+            if several {
+                o.join(&plan.name)
+            } else {
+                o.clone()
+            }
+        })
+    };
+    if jobs > 1 && plans.len() > 1 {
+        let jobs = jobs.min(plans.len() as u32);
+        let children = plans
+            .iter()
+            .map(|plan| jobs::ChildRun {
+                name: plan.name.clone(),
+                args: jobs::ChildArgs {
+                    file: &plan.file,
+                    out: out_dir(plan),
+                    seed,
+                    keep,
+                    rollback_at: rollback_at.as_deref(),
+                    bless,
+                    verbose,
+                }
+                .to_args(),
+            })
+            .collect();
+        println!("running {} scenarios, {jobs} at a time", plans.len());
+        let mut code = jobs::run_children(children, jobs, interrupt.clone()).await;
+        if *interrupt.borrow() {
+            code = code.max(exit::INTERRUPTED);
+        }
+        println!("{} scenarios run; exit code {code}", plans.len());
+        return code;
+    }
+    let jobs = jobs::inherited();
     let mut code = exit::PASS;
     for plan in &plans {
         if *interrupt.borrow() {
             break;
         }
         let opts = RunOptions {
-            out_dir: out.as_ref().map(|o| {
-                if several {
-                    o.join(&plan.name)
-                } else {
-                    o.clone()
-                }
-            }),
+            out_dir: out_dir(plan),
             seed,
             keep,
             rollback_at: rollback_at.clone(),
+            jobs,
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let printer = tokio::spawn(crate::console::print_events(rx));
@@ -486,5 +580,146 @@ async fn clean(run: Option<&str>) -> u8 {
             exit::PASS
         }
         Err(e) => infrastructure(e),
+    }
+}
+
+/// The run directories at or below `dir`: those holding a run's summary.json (an index's,
+/// as `merge` writes, is not a run). A run's own subdirectories are not searched.
+fn run_dirs(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    let summary = dir.join(firedrill_report::SUMMARY_FILE);
+    if summary.is_file() {
+        let schema = std::fs::read_to_string(&summary)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("schema")?.as_str().map(String::from));
+        if schema.as_deref() != Some(firedrill_types::index::SCHEMA) {
+            found.push(dir.to_path_buf());
+            return;
+        }
+    }
+    if depth == 0 {
+        return;
+    }
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    subdirs.sort();
+    for d in subdirs {
+        run_dirs(&d, depth - 1, found);
+    }
+}
+
+/// `firedrill merge`: reads the runs' summaries, writes what `firedrill_report::merge` makes.
+fn merge(dirs: &[PathBuf], out: &Path) -> u8 {
+    use firedrill_report::merge;
+    let mut problems = Vec::new();
+    let mut found = Vec::new();
+    for d in dirs {
+        let before = found.len();
+        // A shard's directory, a CI download of several, or one run's.
+        run_dirs(d, 4, &mut found);
+        if !d.is_dir() {
+            problems.push(Diagnostic::whole_file(
+                d,
+                "does not exist or is not a directory: name the --out directory of a run or shard",
+            ));
+        } else if found.len() == before {
+            problems.push(Diagnostic::whole_file(
+                d,
+                "holds no run: no summary.json in it or below it (is it a shard's --out directory?)",
+            ));
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return failed(
+            exit::INFRASTRUCTURE,
+            format!("cannot create {}: {e}", out.display()),
+        );
+    }
+    let base = match std::fs::canonicalize(out) {
+        Ok(b) => b,
+        Err(e) => return failed(exit::INFRASTRUCTURE, format!("{}: {e}", out.display())),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut runs = Vec::new();
+    for dir in found {
+        let Ok(canonical) = std::fs::canonicalize(&dir) else {
+            continue;
+        };
+        if !seen.insert(canonical.clone()) {
+            continue; // named twice
+        }
+        let file = dir.join(firedrill_report::SUMMARY_FILE);
+        let parsed = std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                serde_json::from_str::<firedrill_types::summary::Summary>(&t)
+                    .map_err(|e| format!("not a firedrill.summary/v1 summary ({e})"))
+            });
+        match parsed {
+            Ok(summary) => runs.push(merge::Run {
+                summary,
+                path: merge::relative_path(&base, &canonical),
+            }),
+            Err(e) => problems.push(Diagnostic::whole_file(&file, e)),
+        }
+    }
+    if !problems.is_empty() {
+        for d in &problems {
+            eprintln!("error: {d}");
+        }
+        eprintln!("nothing was merged");
+        return exit::INVALID_INPUT;
+    }
+    let sources: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let merged = match merge::merge(&runs, &sources, &now) {
+        Ok(m) => m,
+        Err(e) => return failed(exit::INTERNAL, e),
+    };
+    for (name, text) in &merged.files {
+        let path = out.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            return failed(
+                exit::INFRASTRUCTURE,
+                format!("cannot write {}: {e}", path.display()),
+            );
+        }
+    }
+    let index = &merged.index;
+    for e in &index.scenarios {
+        let verdict = if e.verdict == Verdict::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        println!(
+            "{verdict}  {:<28} {:>7.1}s  {}",
+            e.suite,
+            e.duration_ms as f64 / 1000.0,
+            if e.path.is_empty() { "." } else { &e.path }
+        );
+    }
+    println!(
+        "merged {} runs from {} directories into {}: {}",
+        index.scenarios.len(),
+        dirs.len(),
+        out.display(),
+        merged
+            .files
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if index.verdict == Verdict::Pass {
+        exit::PASS
+    } else {
+        exit::VERDICT_FAILED
     }
 }

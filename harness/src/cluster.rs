@@ -26,6 +26,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
+use crate::engine;
 use firedrill_spec::compose::{Compose, MountSource, Service};
 use firedrill_spec::plan::ContainerOp;
 
@@ -35,11 +36,23 @@ pub const LABEL_PID: &str = "firedrill.pid";
 pub const LABEL_NODE: &str = "firedrill.node";
 /// Set on runs started with `--keep`: stale-run reaping leaves them to `firedrill clean`.
 pub const LABEL_KEEP: &str = "firedrill.keep";
+/// The machine the run's firedrill process runs on: on an engine shared by several
+/// machines, stale-run reaping judges only its own machine's processes.
+pub const LABEL_HOST: &str = "firedrill.host";
+
+/// This machine's name, for [`LABEL_HOST`].
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("cannot reach the Docker daemon {0}: start it (e.g. `systemctl start docker`), or point DOCKER_HOST at a running one")]
     NoDaemon(String),
+    #[error("{0}: fix or remove it (`docker context use default`), or set DOCKER_HOST")]
+    NoEngine(String),
     #[error("port 127.0.0.1:{port} that node `{node}` publishes is already in use: free it, or write `127.0.0.1::{container_port}` in the compose file so each run picks a free port")]
     PortInUse {
         node: String,
@@ -82,13 +95,40 @@ fn docker_err(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) 
 }
 
 /// Connects to the Docker daemon and checks that it answers.
+/// The engine is `DOCKER_HOST`, else the Docker context (`DOCKER_CONTEXT`, else the Docker
+/// CLI's current one), else the local socket (see [`crate::engine`]).
 pub async fn connect() -> Result<Docker, ClusterError> {
-    let at = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let engine = engine::resolve(&engine::Inputs::from_env()).map_err(ClusterError::NoEngine)?;
+    let at = match engine.from.strip_prefix("context ") {
+        Some(name) => format!("{} of Docker context {name}", engine.host),
+        None => engine.host.clone(),
+    };
     let unreachable = |e: bollard::errors::Error| ClusterError::NoDaemon(format!("at {at} ({e})"));
-    let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+    let docker = Docker::connect_with_host(&engine.host).map_err(unreachable)?;
     let docker = docker.negotiate_version().await.map_err(unreachable)?;
     docker.ping().await.map_err(unreachable)?;
+    if !engine.is_local() {
+        tracing::info!(
+            "remote Docker engine {at}: published ports are reached at {}",
+            engine::published_host_for(
+                &engine.host,
+                std::env::var(engine::PUBLISHED_HOST_ENV).ok().as_deref()
+            )
+        );
+    }
+    engine::set_connected(engine);
     Ok(docker)
+}
+
+/// Where the ports the cluster publishes are reached from here: 127.0.0.1, or the host of a
+/// remote engine. Every URL to a published port is built on it.
+pub fn published_host() -> String {
+    engine::published_host()
+}
+
+/// `http://HOST:PORT` of a published port (see [`published_host`]).
+pub fn published_url(host_port: u16) -> String {
+    format!("http://{}:{host_port}", published_host())
 }
 
 /// A container's state, as far as a verdict needs it.
@@ -119,6 +159,9 @@ struct Node {
     ports: BTreeMap<u16, u16>,
     /// Environment set by a `replace` step over the compose file's.
     env: Vec<(String, String)>,
+    /// Command and entrypoint set by a `replace` step instead of the compose file's.
+    command: Option<Vec<String>>,
+    entrypoint: Option<Vec<String>>,
     created: bool,
     /// The node was created at some point of the run: it is part of the run's story even
     /// if a step destroyed it since.
@@ -152,6 +195,7 @@ impl Cluster {
             (LABEL_RUN.to_string(), run_id.to_string()),
             (LABEL_PID.to_string(), std::process::id().to_string()),
             (LABEL_KEEP.to_string(), keep.to_string()),
+            (LABEL_HOST.to_string(), this_host()),
         ]);
         let mut nodes = BTreeMap::new();
         for s in &compose.services {
@@ -159,7 +203,9 @@ impl Cluster {
             for p in &s.ports {
                 let host = match p.host_port {
                     Some(h) => {
-                        if std::net::TcpListener::bind(("127.0.0.1", h)).is_err() {
+                        // Only a local engine's ports can be checked from here.
+                        let local = engine::connected().is_none_or(|e| e.is_local());
+                        if local && std::net::TcpListener::bind(("127.0.0.1", h)).is_err() {
                             return Err(ClusterError::PortInUse {
                                 node: s.name.clone(),
                                 port: h,
@@ -181,6 +227,8 @@ impl Cluster {
                     image: s.image.clone(),
                     ports,
                     env: Vec::new(),
+                    command: None,
+                    entrypoint: None,
                     created: false,
                     ever_created: false,
                 },
@@ -255,7 +303,7 @@ impl Cluster {
             .ok_or_else(|| ClusterError::UnknownNode(name.to_string()))
     }
 
-    /// The host port (on 127.0.0.1) where `node` publishes `container_port`.
+    /// The host port (at [`published_host`]) where `node` publishes `container_port`.
     pub fn host_port(&self, node: &str, container_port: u16) -> Option<u16> {
         self.node(node).ok()?.ports.get(&container_port).copied()
     }
@@ -299,7 +347,7 @@ impl Cluster {
                 (
                     format!("{c}/tcp"),
                     Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
+                        host_ip: Some(engine::bind_ip().into()),
                         host_port: Some(h.to_string()),
                     }]),
                 )
@@ -308,8 +356,8 @@ impl Cluster {
         ContainerCreateBody {
             image: Some(image.to_string()),
             hostname: Some(s.name.clone()),
-            cmd: s.command.clone(),
-            entrypoint: s.entrypoint.clone(),
+            cmd: node.command.clone().or_else(|| s.command.clone()),
+            entrypoint: node.entrypoint.clone().or_else(|| s.entrypoint.clone()),
             env: Some(
                 s.environment
                     .iter()
@@ -495,12 +543,16 @@ impl Cluster {
     }
 
     /// Replaces the node's container with one running `image`, with the same volumes,
-    /// network name, ports and command: swapping the binary, keeping the data.
+    /// network name and ports: swapping the binary, keeping the data. `env`, `command` and
+    /// `entrypoint` replace those of the previous `replace` (the compose file's when empty
+    /// or `None`); the image stays for later starts.
     pub async fn replace(
         &self,
         name: &str,
         image: Option<&str>,
         env: &[(String, String)],
+        command: Option<&[String]>,
+        entrypoint: Option<&[String]>,
     ) -> Result<(), ClusterError> {
         self.remove_container_of(name).await?;
         if let Some(n) = self.nodes.lock().expect("node table").get_mut(name) {
@@ -508,6 +560,8 @@ impl Cluster {
                 n.image = image.to_string();
             }
             n.env = env.to_vec();
+            n.command = command.map(<[String]>::to_vec);
+            n.entrypoint = entrypoint.map(<[String]>::to_vec);
         }
         self.start(name).await
     }
@@ -1088,12 +1142,17 @@ pub async fn reap(docker: &Docker, run_id: Option<&str>) -> Result<Reaped, Clust
 pub async fn reap_stale(docker: &Docker) -> Result<Reaped, ClusterError> {
     let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])]);
     let mut runs: BTreeMap<String, bool> = BTreeMap::new();
+    let me = this_host();
     let mut note = |labels: Option<&HashMap<String, String>>| {
         let Some(l) = labels else { return };
         let (Some(run), Some(pid)) = (l.get(LABEL_RUN), l.get(LABEL_PID)) else {
             return;
         };
         let kept = l.get(LABEL_KEEP).is_some_and(|k| k == "true");
+        // Another machine's process cannot be looked up here: leave its runs alone.
+        if l.get(LABEL_HOST).is_some_and(|h| *h != me) {
+            return;
+        }
         let alive = Path::new(&format!("/proc/{pid}")).exists();
         if !kept && !alive {
             runs.insert(run.clone(), true);

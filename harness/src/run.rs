@@ -12,6 +12,7 @@ use bollard::Docker;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::background;
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
@@ -40,6 +41,9 @@ pub struct RunOptions {
     pub keep: bool,
     /// Stop the procedure after this step and drill the runbook's Rollback section.
     pub rollback_at: Option<String>,
+    /// How many scenarios run at once on the engine (`--jobs`), recorded in the summary's
+    /// timings; 0 counts as 1.
+    pub jobs: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +197,7 @@ pub async fn run(
             cluster_create_ms,
             teardown_ms,
             peak_rss_mib: peak_rss_mib(),
+            jobs: opts.jobs.max(1),
             ..recorded.timings
         },
     };
@@ -233,7 +238,7 @@ fn keep_note(plan: &Plan, cluster: &Cluster) -> String {
                 .filter_map(|p| {
                     cluster
                         .host_port(&s.name, p.container_port)
-                        .map(|h| format!("{}→127.0.0.1:{h}", p.container_port))
+                        .map(|h| format!("{}→{}:{h}", p.container_port, cluster::published_host()))
                 })
                 .collect();
             Some(format!(
@@ -340,7 +345,7 @@ impl Drive<'_> {
                 let port = self.cluster.host_port(n, plan.profile.port)?;
                 Some(Target {
                     node: n.clone(),
-                    base_url: format!("http://127.0.0.1:{port}"),
+                    base_url: cluster::published_url(port),
                 })
             })
             .collect();
@@ -367,25 +372,40 @@ impl Drive<'_> {
         let procedure_start = self.now();
         emit(self.events, RunEvent::PhaseStarted(Phase::Procedure));
         let faults = Faults::new(self.cluster, plan.fault_image.clone());
+        let transcripts = self.out_dir.join("steps");
+        let http = reqwest::Client::new();
+        // Background steps run next to the procedure, driven on this task.
+        let (background, background_driver) = background::start(background::Shared {
+            cluster: self.cluster,
+            faults: &faults,
+            http: http.clone(),
+            epoch: self.epoch,
+            transcripts: &transcripts,
+            history: live.clone(),
+            events: self.events.clone(),
+        });
         let mut ctx = StepContext {
             cluster: self.cluster,
             faults: &faults,
             recoveries: Vec::new(),
-            http: reqwest::Client::new(),
+            http,
             vars: BTreeMap::from([
                 ("run_id".to_string(), self.run_id.to_string()),
                 ("seed".to_string(), self.seed.to_string()),
             ]),
             epoch: self.epoch,
-            transcripts: &self.out_dir.join("steps"),
+            transcripts: &transcripts,
             history: live,
             events: self.events.clone(),
             marks: Vec::new(),
             nested: Vec::new(),
             rollout: None,
             kill_switch: None,
+            background: Some(background),
+            stop: None,
         };
-        let (steps, steps_interrupted) = self.steps(&mut ctx).await;
+        let ((steps, steps_interrupted), ()) =
+            futures_util::future::join(self.steps(&mut ctx), background_driver).await;
         interrupted |= steps_interrupted;
 
         let recovery_start = self.now();
@@ -459,6 +479,11 @@ impl Drive<'_> {
         let mut stopped: Option<String> = None;
         for s in &self.plan.steps {
             interrupted |= self.interrupted();
+            if stopped.is_none() {
+                if let Some(f) = ctx.background.as_ref().and_then(|b| b.failure()) {
+                    stopped = Some(format!("a background step failed ({f})"));
+                }
+            }
             let why = if interrupted {
                 Some("the run was interrupted")
             } else {
@@ -483,14 +508,26 @@ impl Drive<'_> {
             for s in rollback {
                 interrupted |= self.interrupted();
                 if failed || interrupted {
-                    records.push(step::skipped(
-                        s,
-                        "an earlier rollback step failed or the run was interrupted",
-                    ));
+                    records.push(step::skipped(s, "an earlier rollback step failed or the run was interrupted"));
                     continue;
                 }
                 failed = self.step(s, ctx, &mut records).await == StepStatus::Failed;
             }
+        }
+        // Whatever ended the procedure, every background still running stops now, before
+        // the recovery phase; the records it has not handed to a stop step go last.
+        if let Some(background) = ctx.background.take() {
+            let rest = background.stop_all().await;
+            if !rest.is_empty() {
+                emit(
+                    self.events,
+                    RunEvent::Note(format!(
+                        "end of the procedure: backgrounds stopped ({} steps recorded)",
+                        rest.len()
+                    )),
+                );
+            }
+            records.extend(rest);
         }
         (records, interrupted)
     }

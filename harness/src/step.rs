@@ -6,13 +6,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, ExecOutput};
+use crate::background;
+use crate::cluster::{self, Cluster, ExecOutput};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::{Faults, Partition};
+use crate::stall;
 use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
 use firedrill_spec::gate::{GateKind, MetricGate};
 use firedrill_spec::plan::{
-    substitute, Action, Capture, Expectation, PartitionPlan, PlannedStep, RolloutPlan,
+    substitute, Action, BackgroundPlan, Capture, Expectation, Fallback, PartitionPlan, PlannedStep,
+    RolloutPlan, When,
 };
 use firedrill_types::facts::{KillSwitchRun, MarkTime, RecoveryMark};
 use firedrill_types::history::{Micros, Op};
@@ -44,6 +47,11 @@ pub struct StepContext<'a> {
     pub rollout: Option<RolloutResult>,
     /// When the rollout's kill switch ran, if it did.
     pub kill_switch: Option<KillSwitchRun>,
+    /// Where `background` steps start their tasks and `stop_background` steps stop them;
+    /// `None` inside a background.
+    pub background: Option<background::Handle>,
+    /// Inside a background: says when it is being stopped (`sleep` and `stall` then end).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl StepContext<'_> {
@@ -67,8 +75,14 @@ struct Attempt {
     error: Option<String>,
 }
 
-/// Runs the step and returns its record; captured values are added to `ctx.vars`.
+/// Runs the step and returns its record; captured values are added to `ctx.vars`. A step
+/// whose `when` does not hold is skipped, with the reason.
 pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecord {
+    if let Some(why) = unmet(&step.when, ctx) {
+        let mut r = skipped(step, &why);
+        r.started = ctx.now();
+        return r;
+    }
     let started = ctx.now();
     for e in &step.begins {
         ctx.marks.push(MarkTime {
@@ -80,6 +94,8 @@ pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecor
     }
     let record = match &step.action {
         Action::Rollout(r) => rollout(step, r, ctx).await,
+        Action::Background(b) => start_background(step, b, ctx),
+        Action::StopBackground(name) => stop_background(step, name, ctx).await,
         _ => execute_action(step, ctx).await,
     };
     let ended = ctx.now();
@@ -192,6 +208,146 @@ fn expected_output(step: &PlannedStep, output: &StepOutput) -> Result<(), String
     })
 }
 
+/// Why the step's condition does not hold now, if it does not.
+fn unmet(when: &[When], ctx: &StepContext) -> Option<String> {
+    for w in when {
+        match w {
+            When::Set(text) => match ctx.render(text) {
+                Err(_) => return Some(format!("when `{text}`: it has no value")),
+                Ok(v) if v.trim().is_empty() => return Some(format!("when `{text}`: it is empty")),
+                Ok(_) => {}
+            },
+            When::Equals { value, equals } => match (ctx.render(value), ctx.render(equals)) {
+                (Ok(v), Ok(e)) if v == e => {}
+                (Ok(v), Ok(e)) => return Some(format!("when `{value}` equals `{e}`: it is `{v}`")),
+                (Err(_), _) => {
+                    return Some(format!(
+                        "when `{value}` equals `{equals}`: `{value}` has no value"
+                    ))
+                }
+                (_, Err(_)) => {
+                    return Some(format!(
+                        "when `{value}` equals `{equals}`: `{equals}` has no value"
+                    ))
+                }
+            },
+        }
+    }
+    None
+}
+
+/// Starts a background task; it runs until a `stop_background` step or the end of the
+/// procedure.
+fn start_background(
+    step: &PlannedStep,
+    b: &BackgroundPlan,
+    ctx: &mut StepContext<'_>,
+) -> StepRecord {
+    let started = ctx.now();
+    let (status, stdout, error) = match &ctx.background {
+        Some(handle) => {
+            handle.start(b.clone(), &step.id, ctx.vars.clone());
+            let line = format!(
+                "started background `{}`: {} step{}{}",
+                b.name,
+                b.steps.len(),
+                if b.steps.len() == 1 { "" } else { "s" },
+                if b.repeat {
+                    ", repeated until stopped"
+                } else {
+                    ", once"
+                }
+            );
+            emit(&ctx.events, RunEvent::Note(line.clone()));
+            (StepStatus::Passed, line, None)
+        }
+        None => (
+            StepStatus::Failed,
+            String::new(),
+            Some("a background cannot start another background".to_string()),
+        ),
+    };
+    StepRecord {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        prose: step.prose.clone(),
+        action: describe(&step.action),
+        status,
+        started,
+        duration_ms: 0,
+        attempts: 1,
+        output: StepOutput {
+            stdout,
+            ..StepOutput::default()
+        },
+        error,
+        transcript: transcript_name(step),
+    }
+}
+
+/// Stops a background and waits (up to the step's timeout) until its current pass has
+/// ended; its records follow this step's in the report.
+async fn stop_background(step: &PlannedStep, name: &str, ctx: &mut StepContext<'_>) -> StepRecord {
+    let started_at = Instant::now();
+    let started = ctx.now();
+    let stopped = match &ctx.background {
+        None => Err("`stop_background` cannot run in a background".to_string()),
+        Some(handle) => tokio::time::timeout(step.timeout, handle.stop(name))
+            .await
+            .map_err(|_| {
+                format!(
+                    "background `{name}` did not stop within {:?} (a step of it is still running); it is stopped again at the end of the procedure",
+                    step.timeout
+                )
+            }),
+    };
+    let (stdout, error) = match stopped {
+        Ok(None) => (
+            format!("background `{name}` was not running: it never started"),
+            None,
+        ),
+        Ok(Some(records)) => {
+            let failed = records
+                .iter()
+                .filter(|r| r.status == StepStatus::Failed)
+                .count();
+            let line = format!(
+                "stopped background `{name}` after {} step{}{}",
+                records.len(),
+                if records.len() == 1 { "" } else { "s" },
+                if failed > 0 {
+                    format!(", {failed} failed")
+                } else {
+                    String::new()
+                }
+            );
+            ctx.nested.extend(records);
+            (line, None)
+        }
+        Err(e) => (String::new(), Some(e)),
+    };
+    StepRecord {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        prose: step.prose.clone(),
+        action: describe(&step.action),
+        status: if error.is_none() {
+            StepStatus::Passed
+        } else {
+            StepStatus::Failed
+        },
+        started,
+        duration_ms: started_at.elapsed().as_millis() as u64,
+        attempts: 1,
+        output: StepOutput {
+            stdout,
+            ..StepOutput::default()
+        },
+        error,
+        transcript: transcript_name(step),
+    }
+}
+
 /// A step that never ran, for the report.
 pub fn skipped(step: &PlannedStep, why: &str) -> StepRecord {
     StepRecord {
@@ -293,13 +449,21 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
             op: *op,
             node: ctx.render(node)?,
         },
-        Action::Replace { node, image, env } => Action::Replace {
+        Action::Replace {
+            node,
+            image,
+            env,
+            command,
+            entrypoint,
+        } => Action::Replace {
             node: ctx.render(node)?,
             image: image.as_ref().map(|i| ctx.render(i)).transpose()?,
             env: env
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), ctx.render(v)?)))
                 .collect::<Result<_, String>>()?,
+            command: render_argv(ctx, command)?,
+            entrypoint: render_argv(ctx, entrypoint)?,
         },
         Action::Destroy { node, volumes } => Action::Destroy {
             node: ctx.render(node)?,
@@ -346,8 +510,30 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
         },
         Action::Sleep(d) => Action::Sleep(*d),
         Action::Rollout(r) => Action::Rollout(r.clone()),
+        Action::Stall {
+            node,
+            on,
+            period,
+            duration,
+        } => Action::Stall {
+            node: ctx.render(node)?,
+            on: *on,
+            period: *period,
+            duration: *duration,
+        },
+        Action::Background(b) => Action::Background(b.clone()),
+        Action::StopBackground(n) => Action::StopBackground(n.clone()),
     };
     Ok((describe(&a), a))
+}
+
+fn render_argv(
+    ctx: &StepContext,
+    argv: &Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, String> {
+    argv.as_ref()
+        .map(|a| a.iter().map(|x| ctx.render(x)).collect())
+        .transpose()
 }
 
 /// The action as a runbook would print it.
@@ -373,9 +559,21 @@ pub fn describe(a: &Action) -> String {
             None => format!("[one-off with {node}'s volumes] {command}"),
         },
         Action::Container { op, node } => format!("{} {node}", op.verb()),
-        Action::Replace { node, image, env } => {
+        Action::Replace {
+            node,
+            image,
+            env,
+            command,
+            entrypoint,
+        } => {
             let mut changes: Vec<String> = image.iter().map(|i| format!("image {i}")).collect();
             changes.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+            changes.extend(
+                entrypoint
+                    .iter()
+                    .map(|e| format!("entrypoint `{}`", e.join(" "))),
+            );
+            changes.extend(command.iter().map(|c| format!("command `{}`", c.join(" "))));
             format!("replace {node} with {} (same volumes)", changes.join(", "))
         }
         Action::Destroy { node, volumes } if volumes.is_empty() => format!("destroy {node}"),
@@ -425,6 +623,35 @@ pub fn describe(a: &Action) -> String {
             connected: false,
         } => format!("disconnect {node} from the network"),
         Action::Sleep(d) => format!("sleep {}", humantime::format_duration(*d)),
+        Action::Stall {
+            node,
+            on,
+            period,
+            duration,
+        } => format!(
+            "stall {node}: frozen (docker pause) for {} every {}, {}",
+            humantime::format_duration(*on),
+            humantime::format_duration(*period),
+            match duration {
+                Some(d) => format!("for {}", humantime::format_duration(*d)),
+                None => "until stopped".to_string(),
+            }
+        ),
+        Action::Background(b) => format!(
+            "start background `{}`: {}{}",
+            b.name,
+            b.steps
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if b.repeat {
+                " (repeated until stopped)"
+            } else {
+                ""
+            }
+        ),
+        Action::StopBackground(n) => format!("stop background `{n}`"),
         Action::Rollout(r) => format!(
             "roll out {} in stages of {} % of the traffic, gated by {}",
             r.canary,
@@ -491,7 +718,7 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
                 "node `{node}` does not publish port {port}; add `127.0.0.1::{port}` to its ports"
             )),
             Some(host_port) => {
-                let url = format!("http://127.0.0.1:{host_port}{path}");
+                let url = format!("{}{path}", cluster::published_url(host_port));
                 let method =
                     reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
                 let mut req = ctx.http.request(method, &url).timeout(limit);
@@ -516,8 +743,21 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
             }
         },
         Action::Container { op, node } => bounded(limit, ctx.cluster.container_op(node, *op)).await,
-        Action::Replace { node, image, env } => {
-            bounded(limit, ctx.cluster.replace(node, image.as_deref(), env)).await
+        Action::Replace {
+            node,
+            image,
+            env,
+            command,
+            entrypoint,
+        } => {
+            let replace = ctx.cluster.replace(
+                node,
+                image.as_deref(),
+                env,
+                command.as_deref(),
+                entrypoint.as_deref(),
+            );
+            bounded(limit, replace).await
         }
         Action::Destroy { node, volumes } => {
             bounded(limit, ctx.cluster.destroy(node, volumes)).await
@@ -554,10 +794,31 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
             fault_output(&mut output, limit, ctx.faults.netem(node, *delay, *loss)).await
         }
         Action::Sleep(d) => {
-            tokio::time::sleep(*d).await;
+            // In a background being stopped, a sleep ends at once.
+            stall::sleep_until_or_stop(Instant::now() + *d, &mut ctx.stop.clone()).await;
             Ok(())
         }
-        Action::Rollout(_) => Err("a rollout runs through `rollout`, not as one attempt".into()),
+        Action::Stall {
+            node,
+            on,
+            period,
+            duration,
+        } => {
+            let schedule = stall::Schedule {
+                on: *on,
+                period: *period,
+            };
+            match stall::run(ctx.cluster, node, schedule, *duration, ctx.stop.clone()).await {
+                Ok(done) => {
+                    output.stdout = done.describe(node, schedule);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Action::Rollout(_) | Action::Background(_) | Action::StopBackground(_) => {
+            Err("this step runs through `execute`, not as one attempt".into())
+        }
     };
     Attempt {
         output,
@@ -664,8 +925,8 @@ fn capture(
     out: &StepOutput,
     vars: &mut BTreeMap<String, String>,
 ) -> Result<(), String> {
-    for (name, c) in &step.captures {
-        let value = match c {
+    for (name, c, fallback) in &step.captures {
+        let found = match c {
             Capture::Regex(r) => r
                 .captures(&out.stdout)
                 .map(|caps| {
@@ -674,12 +935,33 @@ fn capture(
                         .map(|m| m.as_str().to_string())
                         .unwrap_or_default()
                 })
-                .ok_or_else(|| format!("capture `{name}`: output does not match /{r}/"))?,
+                .ok_or_else(|| format!("capture `{name}`: output does not match /{r}/")),
             Capture::Json(p) => {
-                json_text(&out.stdout, p).map_err(|e| format!("capture `{name}`: {e}"))?
+                json_text(&out.stdout, p).map_err(|e| format!("capture `{name}`: {e}"))
             }
         };
-        vars.insert(name.clone(), value);
+        match (found, fallback) {
+            (Ok(value), _) => {
+                vars.insert(name.clone(), value);
+            }
+            (Err(e), None) => return Err(e),
+            // An optional capture that finds nothing never keeps a value from an earlier
+            // step (or loop item): it gets the default, or no value.
+            (Err(_), Some(Fallback::Clear)) => {
+                vars.remove(name);
+            }
+            (Err(_), Some(Fallback::Default(d))) => {
+                let (value, unresolved) = substitute(d, |n| vars.get(n).cloned());
+                match unresolved.first() {
+                    None => vars.insert(name.clone(), value),
+                    Some(n) => {
+                        return Err(format!(
+                            "capture `{name}`: its default needs `${{{n}}}`, which has no value"
+                        ))
+                    }
+                };
+            }
+        }
     }
     Ok(())
 }
@@ -873,6 +1155,8 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                     name: s.name.clone(),
                 },
             );
+            // A rollback step may stop a background: its records go after the step's own.
+            let at = ctx.nested.len();
             let rec = Box::pin(execute(s, ctx)).await;
             if s.id == r.kill_switch.id {
                 ctx.kill_switch = Some(KillSwitchRun {
@@ -890,7 +1174,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                 ));
             }
             emit(&ctx.events, RunEvent::StepFinished(Box::new(rec.clone())));
-            ctx.nested.push(rec);
+            ctx.nested.insert(at, rec);
         }
     }
     let outcome_name = result.outcome.map(RolloutOutcome::name);
@@ -973,7 +1257,7 @@ async fn scrape(ctx: &StepContext<'_>, m: &MetricGate) -> Result<f64, String> {
             m.node, m.port, m.port
         )
     })?;
-    let url = format!("http://127.0.0.1:{port}{}", m.path);
+    let url = format!("{}{}", cluster::published_url(port), m.path);
     let text = ctx
         .http
         .get(&url)

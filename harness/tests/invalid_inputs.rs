@@ -158,6 +158,10 @@ refused! {
     rollout_stages_that_shrink: "rollout-stages-shrink.yaml" at "rollout-stages-shrink.yaml:7:";
     rollout_canary_also_in_the_baseline: "rollout-canary-in-baseline.yaml" at "rollout-canary-in-baseline.yaml:7:";
     unknown_mark: "marks-unknown-mark.yaml" at "marks-unknown-mark.yaml:8:";
+    // Backgrounds, stalls and conditions.
+    unknown_key_inside_a_background: "background-unknown-key.yaml" at "background-unknown-key.yaml:10:";
+    stall_on_not_shorter_than_its_period: "stall-on-not-shorter-than-period.yaml" at "stall-on-not-shorter-than-period.yaml:11:";
+    when_names_an_undefined_variable: "when-undefined-var.yaml" at "when-undefined-var.yaml:7:";
     // A problem of the marks as a whole: the message names the file, without a line.
     disaster_marked_before_the_backup: "marks-disaster-before-backup.yaml" at "marks-disaster-before-backup.yaml: the step marked `disaster` must come after";
     // Checks.

@@ -24,8 +24,16 @@ const MESSAGE_CHARS: usize = 200;
 const TAIL_LINES: usize = 40;
 
 pub fn render(summary: &Summary) -> Result<String, ReportError> {
+    let mut report = Report::new(REPORT_NAME);
+    report.add_test_suite(suite(summary, &summary.scenario));
+    Ok(report.to_string()?)
+}
+
+/// The run as one `<testsuite>` named `name` (the scenario's name; `firedrill merge` makes
+/// it unique when a scenario appears twice).
+pub fn suite(summary: &Summary, name: &str) -> TestSuite {
     let scenario = summary.scenario.as_str();
-    let mut suite = TestSuite::new(scenario);
+    let mut suite = TestSuite::new(name);
     if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&summary.started_at) {
         suite.set_timestamp(started);
     }
@@ -55,10 +63,7 @@ pub fn render(summary: &Summary) -> Result<String, ReportError> {
         suite.add_test_case(rollout_case(scenario, r));
     }
     suite.add_test_cases(summary.checks.iter().map(|c| check_case(scenario, c)));
-
-    let mut report = Report::new(REPORT_NAME);
-    report.add_test_suite(suite);
-    Ok(report.to_string()?)
+    suite
 }
 
 fn step_case(scenario: &str, step: &StepRecord) -> TestCase {

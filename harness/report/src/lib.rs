@@ -6,6 +6,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 mod view;
 
 use std::fs;
@@ -492,6 +493,7 @@ pub(crate) mod fixtures {
                 checks_ms: 310,
                 teardown_ms: 700,
                 peak_rss_mib: Some(41.5),
+                jobs: 1,
             },
         }
     }

@@ -14,7 +14,7 @@ use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::loadprofile::LoadProfile;
 use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
-    CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec,
+    CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, WhenSpec,
 };
 use crate::slo::SloSpec;
 use crate::yaml::{self, Diagnostic};
@@ -112,7 +112,10 @@ pub struct PlannedStep {
     pub prose: String,
     pub action: Action,
     pub expect: Expectation,
-    pub captures: Vec<(String, Capture)>,
+    /// Name, where to find the value, and for an optional capture what to do without one.
+    pub captures: Vec<(String, Capture, Option<Fallback>)>,
+    /// Conditions that must all hold when the step comes to run; otherwise it is skipped.
+    pub when: Vec<When>,
     pub wait: Option<Wait>,
     pub timeout: Duration,
     pub recovers: Option<Recovers>,
@@ -146,6 +149,35 @@ pub struct RolloutPlan {
     pub kill_switch_within: Duration,
     pub rollback: Vec<PlannedStep>,
     pub expect: RolloutOutcome,
+}
+
+/// Steps that run alongside the procedure: started by a `background` step, stopped by
+/// `stop_background` or at the end of the procedure.
+#[derive(Debug, Clone)]
+pub struct BackgroundPlan {
+    pub name: String,
+    /// Numbered under the starting step: `6.1`, `6.2`…
+    pub steps: Vec<PlannedStep>,
+    /// Run them again and again until stopped.
+    pub repeat: bool,
+}
+
+/// What an optional capture that finds nothing does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// Set the variable to this.
+    Default(Text),
+    /// Leave the variable without a value (also clearing one an earlier step gave it).
+    Clear,
+}
+
+/// A step's condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    /// Holds when the text has a value (every `${…}` in it does) and is not blank.
+    Set(Text),
+    /// Holds when `value` has a value equal to `equals`.
+    Equals { value: Text, equals: Text },
 }
 
 /// The node that should serve again after the step, and how soon.
@@ -184,6 +216,9 @@ pub enum Action {
         node: Text,
         image: Option<Text>,
         env: Vec<(String, Text)>,
+        /// The compose file's command (and entrypoint) when `None`.
+        command: Option<Vec<Text>>,
+        entrypoint: Option<Vec<Text>>,
     },
     Destroy {
         node: Text,
@@ -209,6 +244,16 @@ pub enum Action {
     },
     Sleep(Duration),
     Rollout(Box<RolloutPlan>),
+    /// Freeze the node for `on` at the start of every `period`, for `duration` or until
+    /// the background it runs in is stopped.
+    Stall {
+        node: Text,
+        on: Duration,
+        period: Duration,
+        duration: Option<Duration>,
+    },
+    Background(Box<BackgroundPlan>),
+    StopBackground(String),
 }
 
 #[derive(Debug, Clone)]
@@ -230,10 +275,15 @@ impl Action {
             | Action::Destroy { node, .. }
             | Action::Reject { node, .. }
             | Action::Netem { node, .. }
-            | Action::Network { node, .. } => Some(node),
+            | Action::Network { node, .. }
+            | Action::Stall { node, .. } => Some(node),
             Action::Partition(PartitionPlan::Isolate(node)) => Some(node),
             Action::Heal(node) => node.as_ref(),
-            Action::Partition(_) | Action::Sleep(_) | Action::Rollout(_) => None,
+            Action::Partition(_)
+            | Action::Sleep(_)
+            | Action::Rollout(_)
+            | Action::Background(_)
+            | Action::StopBackground(_) => None,
         }
     }
 
@@ -396,6 +446,8 @@ impl Plan {
             captured: BUILTIN_VARS.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
             rollouts: 0,
+            in_background: false,
+            backgrounds: BTreeSet::new(),
         };
         let mut steps = Vec::new();
         planner.plan_steps(&file.steps, "", 1, &file.vars, &mut steps);
@@ -406,7 +458,10 @@ impl Plan {
         }
         problems.append(&mut planner.problems);
         let backup = check_marks(path, &steps, file.backup.as_ref(), &mut problems);
-        let faults = steps.iter().chain(&rollback).any(|s| s.action.is_fault());
+        let faults = all_steps(&steps)
+            .into_iter()
+            .chain(all_steps(&rollback))
+            .any(|s| s.action.is_fault());
         if file.cluster.fault_image.is_none() && faults {
             problems.push(Diagnostic::whole_file(
                 path,
@@ -582,6 +637,10 @@ struct Planner<'a> {
     captured: BTreeSet<String>,
     problems: Vec<Diagnostic>,
     rollouts: usize,
+    /// Planning the steps of a background.
+    in_background: bool,
+    /// Backgrounds started by the steps planned so far.
+    backgrounds: BTreeSet<String>,
 }
 
 impl Planner<'_> {
@@ -625,11 +684,22 @@ impl Planner<'_> {
                         "`expect`, `wait` and `capture` go on the steps inside `for_each`".into(),
                     );
                 }
+                if self.in_background && spec.marks.is_some() {
+                    self.problem(
+                        spec,
+                        "`marks` cannot be used in a background: put them on a step of the procedure".into(),
+                    );
+                }
+                let when = self.when(spec, vars);
                 let before = out.len();
                 for (j, item) in each.items.iter().enumerate() {
                     let mut inner = vars.clone();
                     inner.insert(each.var.clone(), item.clone());
                     self.plan_steps(&each.steps, &format!("{id}.{}.", j + 1), 1, &inner, out);
+                }
+                // The loop's condition is checked by each of its steps when it comes to run.
+                for s in &mut out[before..] {
+                    s.when.splice(0..0, when.iter().cloned());
                 }
                 // A marked loop spans from its first step's start to its last step's end.
                 if let (Some(mark), true) = (spec.marks, out.len() > before) {
@@ -647,6 +717,9 @@ impl Planner<'_> {
             if let Some(step) = self.plan_step(spec, id, vars) {
                 for name in spec.capture.keys() {
                     self.captured.insert(name.clone());
+                }
+                if let Action::Background(b) = &step.action {
+                    self.backgrounds.insert(b.name.clone());
                 }
                 out.push(step);
             }
@@ -669,7 +742,7 @@ impl Planner<'_> {
             self.problem(
                 spec,
                 format!(
-                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, for_each, rollout",
+                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, stall, for_each, rollout, background, stop_background",
                     spec.name.value
                 ),
             );
@@ -704,12 +777,23 @@ impl Planner<'_> {
                 image: r.image.as_ref().map(|i| self.text(spec, i, vars)),
             }
         } else if let Some(r) = &spec.replace {
-            if r.image.is_none() && r.env.is_empty() {
+            if r.image.is_none()
+                && r.env.is_empty()
+                && r.command.is_none()
+                && r.entrypoint.is_none()
+            {
                 self.problem(
                     spec,
-                    "replace: give a new `image`, new `env`, or both".into(),
+                    "replace: give a new `image`, `env`, `command` or `entrypoint`".into(),
                 );
             }
+            if r.command.as_ref().is_some_and(|c| c.0.is_empty()) {
+                self.problem(spec, "replace.command is empty: give the command to run, or leave `command` out to keep the compose file's".into());
+            }
+            let argv = |this: &mut Self, a: &Option<crate::scenario::Argv>| {
+                a.as_ref()
+                    .map(|a| a.0.iter().map(|x| this.text(spec, x, vars)).collect())
+            };
             Action::Replace {
                 node: node(self, &r.node),
                 image: r.image.as_ref().map(|i| self.text(spec, i, vars)),
@@ -718,6 +802,8 @@ impl Planner<'_> {
                     .iter()
                     .map(|(k, v)| (k.clone(), self.text(spec, v, vars)))
                     .collect(),
+                command: argv(self, &r.command),
+                entrypoint: argv(self, &r.entrypoint),
             }
         } else if let Some(d) = &spec.destroy {
             let n = node(self, &d.node);
@@ -812,7 +898,54 @@ impl Planner<'_> {
         } else if let Some(d) = spec.sleep {
             Action::Sleep(d)
         } else if let Some(r) = &spec.rollout {
+            if self.in_background {
+                self.problem(spec, "a `rollout` cannot run in a background".into());
+            }
             Action::Rollout(Box::new(self.rollout(spec, &id, r, vars)?))
+        } else if let Some(st) = &spec.stall {
+            if st.on.is_zero() || st.on >= st.period {
+                self.problem(
+                    spec,
+                    format!(
+                        "stall.on ({}) must be above 0 and shorter than stall.period ({}): the node has to run in between",
+                        humantime::format_duration(st.on),
+                        humantime::format_duration(st.period)
+                    ),
+                );
+            }
+            if st.duration.is_some_and(|d| d.is_zero()) {
+                self.problem(spec, "stall.duration must be above 0".into());
+            }
+            if st.duration.is_none() && !self.in_background {
+                self.problem(spec, "stall: without `duration` it runs until stopped: give `duration`, or run it in a `background` and stop it with `stop_background`".into());
+            }
+            Action::Stall {
+                node: node(self, &st.node),
+                on: st.on,
+                period: st.period,
+                duration: st.duration,
+            }
+        } else if let Some(b) = &spec.background {
+            Action::Background(Box::new(self.background(spec, &id, b, vars)?))
+        } else if let Some(name) = &spec.stop_background {
+            let name = self.text(spec, name, vars);
+            if self.in_background {
+                self.problem(
+                    spec,
+                    "`stop_background` cannot run in a background: stop it from the procedure"
+                        .into(),
+                );
+            } else if !self.backgrounds.contains(&name) {
+                let known: Vec<&str> = self.backgrounds.iter().map(String::as_str).collect();
+                self.problem(
+                    spec,
+                    format!(
+                        "stop_background: no earlier step starts a background named `{name}` (started so far: {})",
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                );
+            }
+            Action::StopBackground(name)
         } else {
             let (op, raw) = [
                 (ContainerOp::Stop, &spec.stop),
@@ -854,8 +987,23 @@ impl Planner<'_> {
         let captures = spec
             .capture
             .iter()
-            .filter_map(|(name, c)| self.capture(spec, name, c))
+            .filter_map(|(name, c)| self.capture(spec, name, c, vars))
             .collect();
+        if matches!(action, Action::Background(_))
+            && (spec.wait.is_some() || !spec.capture.is_empty())
+        {
+            self.problem(
+                spec,
+                "`wait` and `capture` go on the steps inside `background`".into(),
+            );
+        }
+        if self.in_background && (spec.marks.is_some() || spec.recovers.is_some()) {
+            self.problem(
+                spec,
+                "`marks` and `recovers` cannot be used in a background: put them on a step of the procedure".into(),
+            );
+        }
+        let when = self.when(spec, vars);
         let marked = spec.marks.map(|mark| MarkEdge {
             mark,
             step: format!("{id} {name}"),
@@ -869,6 +1017,7 @@ impl Planner<'_> {
             action,
             expect,
             captures,
+            when,
             wait: spec.wait.as_ref().map(|w| Wait {
                 timeout: w.timeout,
                 interval: w.interval.unwrap_or(DEFAULT_WAIT_INTERVAL),
@@ -1163,7 +1312,22 @@ impl Planner<'_> {
         spec: &StepSpec,
         name: &str,
         c: &CaptureSpec,
-    ) -> Option<(String, Capture)> {
+        vars: &BTreeMap<String, String>,
+    ) -> Option<(String, Capture, Option<Fallback>)> {
+        let fallback = match (c.optional, &c.default) {
+            (false, None) => None,
+            (true, None) => Some(Fallback::Clear),
+            (true, Some(d)) => Some(Fallback::Default(self.text(spec, d, vars))),
+            (false, Some(_)) => {
+                self.problem(
+                    spec,
+                    format!(
+                        "capture.{name}: `default` is for optional captures: add `optional: true`"
+                    ),
+                );
+                None
+            }
+        };
         let capture = match (&c.regex, &c.json) {
             (Some(r), None) => {
                 Capture::Regex(self.regex(spec, &format!("capture.{name}.regex"), r)?)
@@ -1180,7 +1344,75 @@ impl Planner<'_> {
                 return None;
             }
         };
-        Some((name.to_string(), capture))
+        Some((name.to_string(), capture, fallback))
+    }
+
+    /// The step's condition; the variables it names must be defined before it.
+    fn when(&mut self, spec: &StepSpec, vars: &BTreeMap<String, String>) -> Vec<When> {
+        let Some(w) = &spec.when else {
+            return Vec::new();
+        };
+        let when = match w {
+            WhenSpec::Set(text) => {
+                if !text.contains("${") {
+                    self.problem(spec, format!("when: `{text}` names no variable: write `when: ${{name}}` (runs when it has a value) or `when: {{ var: name, equals: value }}`"));
+                }
+                When::Set(self.text(spec, text, vars))
+            }
+            WhenSpec::Equals(e) => When::Equals {
+                value: self.text(spec, &format!("${{{}}}", e.var), vars),
+                equals: self.text(spec, &e.equals.0, vars),
+            },
+        };
+        vec![when]
+    }
+
+    /// A background's steps, numbered under the starting step. What they capture stays
+    /// theirs: the procedure cannot rely on a value a concurrent task may not have set yet.
+    fn background(
+        &mut self,
+        spec: &StepSpec,
+        id: &str,
+        b: &crate::scenario::BackgroundSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<BackgroundPlan> {
+        if self.in_background {
+            self.problem(
+                spec,
+                "a background cannot start another background: put the steps in this one".into(),
+            );
+            return None;
+        }
+        let name = self.text(spec, &b.name, vars);
+        if name.contains("${") || name.trim().is_empty() {
+            self.problem(spec, format!("background.name `{name}` must be known before the run: use text, `vars` and loop variables only"));
+        }
+        if self.backgrounds.contains(&name) {
+            self.problem(
+                spec,
+                format!("background `{name}` is started twice; names must be unique"),
+            );
+        }
+        if b.steps.is_empty() {
+            self.problem(
+                spec,
+                "background.steps is empty: list the steps to run alongside the procedure".into(),
+            );
+        }
+        if spec.marks.is_some() {
+            self.problem(spec, "a `background` step cannot carry `marks`".into());
+        }
+        let captured = self.captured.clone();
+        self.in_background = true;
+        let mut steps = Vec::new();
+        self.plan_steps(&b.steps, &format!("{id}."), 1, vars, &mut steps);
+        self.in_background = false;
+        self.captured = captured;
+        Some(BackgroundPlan {
+            name,
+            steps,
+            repeat: b.repeat,
+        })
     }
 
     fn regex(&mut self, spec: &StepSpec, field: &str, r: &str) -> Option<Regex> {
@@ -1237,6 +1469,9 @@ pub fn all_steps(steps: &[PlannedStep]) -> Vec<&PlannedStep> {
         if let Action::Rollout(r) = &s.action {
             all.push(&r.kill_switch);
             all.extend(all_steps(&r.rollback));
+        }
+        if let Action::Background(b) = &s.action {
+            all.extend(all_steps(&b.steps));
         }
     }
     all
@@ -1329,6 +1564,9 @@ fn count_actions(s: &StepSpec) -> usize {
         s.sleep.is_some(),
         s.for_each.is_some(),
         s.rollout.is_some(),
+        s.background.is_some(),
+        s.stop_background.is_some(),
+        s.stall.is_some(),
     ]
     .into_iter()
     .filter(|x| *x)
@@ -1388,5 +1626,299 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Plans a scenario on the bundled etcd cluster with these steps (YAML, indented as
+    /// the items of `steps:`).
+    fn plan_steps_of(steps: &str) -> Result<Plan, Vec<String>> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.yaml");
+        let text = format!(
+            "name: t\ndescription: t\ncluster:\n  compose: {}\nload:\n  profile: {}\nsteps:\n{steps}",
+            root.join("compose/etcd-3.yaml").display(),
+            root.join("loadprofiles/etcd-kv.yaml").display()
+        );
+        std::fs::write(&file, text).unwrap();
+        Plan::load(&file).map_err(|d| d.into_iter().map(|d| d.message).collect())
+    }
+
+    fn problems_of(steps: &str) -> Vec<String> {
+        match plan_steps_of(steps) {
+            Ok(_) => panic!("expected problems, the plan is valid:\n{steps}"),
+            Err(p) => p,
+        }
+    }
+
+    #[test]
+    fn a_background_plans_its_steps_under_the_starting_step() {
+        let plan = plan_steps_of(
+            r#"
+  - name: Check
+    exec: { node: etcd1, command: "true" }
+  - name: Flap etcd3
+    background:
+      name: flap
+      repeat: true
+      steps:
+        - name: Stall etcd3
+          stall: { node: etcd3, on: 400ms, period: 1s }
+        - name: Find something
+          exec: { node: etcd1, command: echo x }
+          capture: { inner: { regex: x } }
+  - name: Stop the flapping
+    stop_background: flap
+"#,
+        )
+        .unwrap();
+        let Action::Background(b) = &plan.steps[1].action else {
+            panic!("{:?}", plan.steps[1].action)
+        };
+        assert_eq!(b.name, "flap");
+        assert!(b.repeat);
+        let ids: Vec<&str> = b.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["2.1", "2.2"]);
+        assert!(matches!(
+            b.steps[0].action,
+            Action::Stall { on, period, duration: None, .. }
+                if on == Duration::from_millis(400) && period == Duration::from_secs(1)
+        ));
+        assert!(matches!(&plan.steps[2].action, Action::StopBackground(n) if n == "flap"));
+        // What a background captures is not the procedure's.
+        let problems = problems_of(
+            r#"
+  - name: Start
+    background:
+      name: bg
+      steps:
+        - name: Find something
+          exec: { node: etcd1, command: echo x }
+          capture: { inner: { regex: x } }
+  - name: Use it
+    exec: { node: etcd1, command: "echo ${inner}" }
+"#,
+        );
+        assert!(
+            problems[0].contains("`${inner}` is not defined"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn bad_backgrounds_and_stalls_are_refused() {
+        let p = problems_of(
+            r#"
+  - name: Stall too long
+    background:
+      name: s
+      steps:
+        - name: Stall
+          stall: { node: etcd3, on: 1s, period: 1s }
+"#,
+        );
+        assert!(
+            p[0].contains("stall.on (1s) must be above 0 and shorter than stall.period (1s)"),
+            "{p:?}"
+        );
+        let p = problems_of(
+            "  - name: Stall
+    stall: { node: etcd3, on: 100ms, period: 1s }
+",
+        );
+        assert!(
+            p[0].contains("without `duration` it runs until stopped"),
+            "{p:?}"
+        );
+        assert!(plan_steps_of(
+            "  - name: Stall
+    stall: { node: etcd3, on: 100ms, period: 1s, duration: 3s }
+"
+        )
+        .is_ok());
+        let p = problems_of(
+            "  - name: Stop
+    stop_background: nope
+",
+        );
+        assert!(
+            p[0].contains(
+                "no earlier step starts a background named `nope` (started so far: none)"
+            ),
+            "{p:?}"
+        );
+        let p = problems_of(
+            r#"
+  - name: One
+    background: { name: x, steps: [{ name: s, sleep: 1s }] }
+  - name: Two
+    background: { name: x, steps: [{ name: s, sleep: 1s }] }
+"#,
+        );
+        assert!(p[0].contains("background `x` is started twice"), "{p:?}");
+        let p = problems_of(
+            r#"
+  - name: One
+    background:
+      name: x
+      steps:
+        - name: Inner
+          background: { name: y, steps: [{ name: s, sleep: 1s }] }
+        - name: Stop it
+          stop_background: x
+        - name: Marked
+          marks: backup
+          sleep: 1s
+"#,
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("cannot start another background"), "{p:?}");
+        assert!(
+            p[1].contains("`stop_background` cannot run in a background"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].contains("`marks` and `recovers` cannot be used in a background"),
+            "{p:?}"
+        );
+        let p = problems_of(
+            "  - name: Empty
+    background: { name: e, steps: [] }
+",
+        );
+        assert!(p[0].contains("background.steps is empty"), "{p:?}");
+    }
+
+    #[test]
+    fn optional_captures_and_conditions() {
+        let plan = plan_steps_of(
+            r#"
+  - name: Each member
+    for_each:
+      var: member
+      in: [etcd1, etcd2]
+      steps:
+        - name: Ask ${member}
+          http: { node: "${member}", port: 2379, path: /metrics }
+          capture:
+            is_leader: { regex: '(?m)^etcd_server_is_leader 1$', optional: true }
+            role: { regex: 'role=(\w+)', optional: true, default: "follower of ${member}" }
+        - name: Note ${member}
+          when: ${is_leader}
+          exec: { node: "${member}", command: "echo ${member}" }
+        - name: Compare
+          when: { var: role, equals: leader }
+          sleep: 1ms
+  - name: Only when a var says so
+    when: { var: member_count, equals: 3 }
+    for_each:
+      var: m
+      in: [etcd1]
+      steps:
+        - name: Inner
+          when: ${is_leader}
+          sleep: 1ms
+"#
+            .replace("member_count", "run_id")
+            .as_str(),
+        )
+        .unwrap();
+        let ask = &plan.steps[0];
+        assert_eq!(ask.captures[0].0, "is_leader");
+        assert_eq!(ask.captures[0].2, Some(Fallback::Clear));
+        assert_eq!(
+            ask.captures[1].2,
+            Some(Fallback::Default("follower of etcd1".into()))
+        );
+        assert_eq!(plan.steps[1].when, [When::Set("${is_leader}".into())]);
+        assert_eq!(
+            plan.steps[2].when,
+            [When::Equals {
+                value: "${role}".into(),
+                equals: "leader".into()
+            }]
+        );
+        // A loop's condition goes first on each of its steps.
+        assert_eq!(
+            plan.steps.last().unwrap().when,
+            [
+                When::Equals {
+                    value: "${run_id}".into(),
+                    equals: "3".into()
+                },
+                When::Set("${is_leader}".into())
+            ]
+        );
+
+        let p = problems_of(
+            "  - name: Guarded
+    when: ${leader}
+    sleep: 1s
+",
+        );
+        assert!(p[0].contains("`${leader}` is not defined"), "{p:?}");
+        let p = problems_of(
+            "  - name: Guarded
+    when: { var: leader, equals: etcd1 }
+    sleep: 1s
+",
+        );
+        assert!(p[0].contains("`${leader}` is not defined"), "{p:?}");
+        let p = problems_of(
+            "  - name: Guarded
+    when: leader
+    sleep: 1s
+",
+        );
+        assert!(p[0].contains("names no variable"), "{p:?}");
+        let p = problems_of(
+            "  - name: Ask
+    exec: { node: etcd1, command: echo }
+    capture: { x: { regex: x, default: y } }
+",
+        );
+        assert!(p[0].contains("`default` is for optional captures"), "{p:?}");
+    }
+
+    #[test]
+    fn replace_sets_the_command_with_variables() {
+        let plan = plan_steps_of(
+            r#"
+  - name: Restore etcd1
+    replace:
+      node: etcd1
+      command: [etcd, "--name=m-${run_id}", --initial-cluster-token, "t-${seed}"]
+      entrypoint: /usr/bin/env
+"#,
+        )
+        .unwrap();
+        let Action::Replace {
+            command,
+            entrypoint,
+            image,
+            ..
+        } = &plan.steps[0].action
+        else {
+            panic!()
+        };
+        assert_eq!(image, &None);
+        assert_eq!(
+            command.as_deref().unwrap(),
+            [
+                "etcd",
+                "--name=m-${run_id}",
+                "--initial-cluster-token",
+                "t-${seed}"
+            ]
+        );
+        assert_eq!(entrypoint.as_deref().unwrap(), ["/usr/bin/env"]);
+        let p = problems_of(
+            "  - name: Nothing
+    replace: { node: etcd1 }
+",
+        );
+        assert!(
+            p[0].contains("give a new `image`, `env`, `command` or `entrypoint`"),
+            "{p:?}"
+        );
     }
 }

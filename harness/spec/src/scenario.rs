@@ -128,6 +128,16 @@ pub struct StepSpec {
     pub sleep: Option<Duration>,
     pub for_each: Option<ForEachSpec>,
     pub rollout: Option<Box<RolloutSpec>>,
+    /// Starts steps that run alongside the procedure, until a `stop_background` step or
+    /// the end of the procedure stops them.
+    pub background: Option<Box<BackgroundSpec>>,
+    /// Stops the background started under this name and waits until it has stopped.
+    pub stop_background: Option<String>,
+    /// Freezes a node for `on` every `period` (docker pause, then unpause).
+    pub stall: Option<StallSpec>,
+
+    /// Run the step only when this holds; otherwise it is skipped, with the reason.
+    pub when: Option<WhenSpec>,
 
     /// What the step's span stands for: `backup` or `disaster`.
     pub marks: Option<Mark>,
@@ -193,6 +203,102 @@ pub struct ReplaceSpec {
     /// Variables set over the compose file's.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The container's command instead of the compose file's (a string is split on
+    /// whitespace, as in a compose file).
+    pub command: Option<Argv>,
+    /// The container's entrypoint instead of the compose file's (or the image's).
+    pub entrypoint: Option<Argv>,
+}
+
+/// A command line written as one string (split on whitespace, as compose does) or as a
+/// list of arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Argv(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Argv;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Argv, E> {
+                Ok(Argv(v.split_whitespace().map(String::from).collect()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Scalar(item)) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(Argv(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Steps run alongside the procedure, once or over and over, until stopped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackgroundSpec {
+    /// What `stop_background` calls it; unique in the scenario.
+    pub name: String,
+    pub steps: Vec<StepSpec>,
+    /// Run the steps again and again until stopped (default: once).
+    #[serde(default)]
+    pub repeat: bool,
+}
+
+/// A node frozen for `on` at the start of every `period` (docker pause and unpause): a
+/// stalling process (GC pauses, a slow disk) without a kernel module.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallSpec {
+    pub node: String,
+    #[serde(with = "humantime_serde")]
+    pub on: Duration,
+    #[serde(with = "humantime_serde")]
+    pub period: Duration,
+    /// How long to go on; without it the stall runs until its background is stopped.
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+}
+
+/// `when: ${var}` (runs when the text has a value and is not empty) or
+/// `when: { var: x, equals: y }`.
+#[derive(Debug)]
+pub enum WhenSpec {
+    Set(String),
+    Equals(WhenEqualsSpec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenEqualsSpec {
+    /// A variable name, without `${}`.
+    pub var: String,
+    pub equals: Scalar,
+}
+
+impl<'de> Deserialize<'de> for WhenSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = WhenSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`${name}` or a map `{ var: name, equals: value }`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WhenSpec, E> {
+                Ok(WhenSpec::Set(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<WhenSpec, A::Error> {
+                WhenEqualsSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(WhenSpec::Equals)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A node lost for good: its container goes, and the named volumes listed.
@@ -292,6 +398,11 @@ pub struct CaptureSpec {
     pub regex: Option<String>,
     /// A JSON pointer into stdout (or the body).
     pub json: Option<String>,
+    /// No match is no failure: the variable gets `default`, or no value at all.
+    #[serde(default)]
+    pub optional: bool,
+    /// The value of an optional capture that finds nothing.
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

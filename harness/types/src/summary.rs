@@ -76,6 +76,11 @@ pub struct Timings {
     /// The harness process's peak resident memory so far (Linux `VmHWM`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_mib: Option<f64>,
+    /// How many scenarios `firedrill run --jobs` ran at once on the engine while this one
+    /// ran (1: alone); concurrent clusters share the CPU and move each other's latencies.
+    /// 0: not recorded (summaries written before the field).
+    #[serde(default)]
+    pub jobs: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,8 +27,7 @@ pub(super) fn text(path: &Path) -> Result<String, Diagnostic> {
         &yaml::TextFile {
             holds: "a Markdown runbook",
             extension: ".md",
-            empty_hint:
-                "a runbook starts with its front matter (`---`, the scenario's keys, `---`)",
+            empty_hint: "a runbook starts with its front matter (`---`, the scenario's keys, `---`)",
         },
     )
 }
@@ -345,6 +344,8 @@ impl Reader<'_> {
                 let capture = CaptureSpec {
                     regex: Some(regex),
                     json: None,
+                    optional: false,
+                    default: None,
                 };
                 (var, capture)
             })

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use firedrill::cluster::{self, Cluster};
 use firedrill::history::{Micros, Op, Outcome};
 use firedrill::load::{reqwest_method, LoadRun, Target};
-use firedrill_spec::loadprofile::LoadProfile;
+use firedrill_spec::loadprofile::{Fields, LoadProfile};
 
 mod support;
 
@@ -56,6 +56,7 @@ async fn main() {
     .expect("the profile parses");
     profile.clients = CLIENTS;
     profile.read_ratio = 1.0;
+    profile.cas_ratio = 0.0;
     profile.keys.count = 1;
     profile.failover = false;
     // Both tools load the first member.
@@ -69,10 +70,11 @@ async fn main() {
         base_url: base_url.clone(),
     };
     let request = profile
+        .clone()
         .compile()
         .expect("the profile compiles")
         .read
-        .render(&profile.key_names()[0], "");
+        .render(&Fields::key(&profile.key_names()[0]));
     let mut oha_args: Vec<String> = vec![
         "--no-tui".into(),
         "--output-format".into(),
@@ -222,7 +224,7 @@ fn run_oha(oha: &PathBuf, args: &[String], extra: &[String], url: &str) -> OhaRe
 async fn run_firedrill(profile: &LoadProfile, target: &Target, length: Duration) -> Vec<Op> {
     let (sink, mut history) = tokio::sync::mpsc::unbounded_channel();
     let load = LoadRun::start(
-        Arc::new(profile.clone()),
+        Arc::new(profile.clone().compile().expect("the profile compiles")),
         vec![target.clone()],
         1,
         Instant::now(),

@@ -25,7 +25,9 @@ use rand::{Rng as _, SeedableRng as _};
 use reqwest::Url;
 use tokio::sync::mpsc::UnboundedSender;
 
-use firedrill_spec::loadprofile::{CompiledProfile, HttpMethod, LoadProfile, RenderedRequest};
+use firedrill_spec::loadprofile::{
+    CompiledProfile, Fields, HttpMethod, LoadProfile, RenderedRequest,
+};
 use firedrill_types::facts::FinalValue;
 use firedrill_types::history::{Micros, Op, OpKind, Outcome};
 
@@ -51,8 +53,6 @@ pub struct GooseCount {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("invalid load profile: {}", .0.join("; "))]
-    InvalidProfile(Vec<String>),
     #[error("no target nodes were given: the load needs at least one node to send requests to")]
     NoTargets,
     #[error("target {node}: {url:?} is not an http(s) base URL ({reason}); expected e.g. http://127.0.0.1:2379")]
@@ -156,26 +156,24 @@ impl LoadRun {
     ///   any handler installed otherwise (e.g. `tokio::signal::ctrl_c` stops firing); it stays
     ///   away only when a handler was installed through the `ctrlc` crate first.
     pub fn start(
-        profile: Arc<LoadProfile>,
+        profile: Arc<CompiledProfile>,
         targets: Vec<Target>,
         seed: u64,
         epoch: Instant,
         sink: UnboundedSender<Op>,
     ) -> Result<LoadRun, LoadError> {
-        let compiled = profile.compile().map_err(LoadError::InvalidProfile)?;
         let first_url = check_targets(&targets)?.remove(0);
         let slot = AttackSlot::take()?;
         let shared = Arc::new(Shared {
-            compiled,
             keys: profile.key_names().into_iter().map(Arc::from).collect(),
-            profile: Arc::clone(&profile),
+            pacer: Pacer::new(profile.source.rate),
+            profile,
             targets,
             seed,
             epoch,
             sink,
             sink_closed: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
-            pacer: Pacer::new(profile.rate),
         });
         let attack = configure_attack(&shared, first_url.as_str())?;
         let handle = tokio::spawn(async move {
@@ -226,20 +224,18 @@ impl LoadRun {
 /// recovery for the lost-write check. A few readers share the keys, each starting on its own
 /// target: one read at a time would make the check cost a round trip per key.
 pub async fn read_back(
-    profile: &LoadProfile,
+    profile: &CompiledProfile,
     targets: &[Target],
     keys: &[String],
     deadline: Instant,
     epoch: Instant,
 ) -> Result<Vec<FinalValue>, LoadError> {
-    let compiled = profile.compile().map_err(LoadError::InvalidProfile)?;
     let bases = check_targets(targets)?;
-    let client = http_client(profile.timeout)
+    let client = http_client(profile.source.timeout)
         .build()
         .map_err(LoadError::Client)?;
     let reader = Reader {
         profile,
-        compiled: &compiled,
         targets,
         bases: &bases,
         client: &client,
@@ -282,8 +278,7 @@ pub async fn read_back(
 
 /// What the read-back's readers share.
 struct Reader<'a> {
-    profile: &'a LoadProfile,
-    compiled: &'a CompiledProfile,
+    profile: &'a CompiledProfile,
     targets: &'a [Target],
     bases: &'a [Url],
     client: &'a reqwest::Client,
@@ -310,19 +305,19 @@ impl Reader<'_> {
                 // a full round of failures waits before trying again.
                 let at = turn % self.bases.len();
                 let remaining = self.deadline.saturating_duration_since(Instant::now());
-                let rendered = self.compiled.read.render(key, "");
+                let rendered = self.profile.read.render(&Fields::key(key));
                 let concluded = match self.bases[at].join(&rendered.path) {
                     Ok(url) => {
                         let request = self.client.request(reqwest_method(rendered.method), url);
                         let response = with_body_and_headers(request, &rendered)
                             .timeout(
                                 remaining
-                                    .min(self.profile.timeout)
+                                    .min(self.profile.source.timeout)
                                     .max(Duration::from_millis(1)),
                             )
                             .send()
                             .await;
-                        conclude(OpKind::Read, self.compiled, None, response).await
+                        conclude(OpKind::Read, self.profile, None, response).await
                     }
                     Err(error) => Concluded {
                         outcome: Outcome::Fail,
@@ -363,9 +358,8 @@ impl Reader<'_> {
 
 /// What every user shares.
 struct Shared {
-    compiled: CompiledProfile,
+    profile: Arc<CompiledProfile>,
     keys: Vec<Arc<str>>,
-    profile: Arc<LoadProfile>,
     targets: Vec<Target>,
     seed: u64,
     epoch: Instant,
@@ -425,24 +419,30 @@ impl Pacer {
 struct OpScript {
     rng: StdRng,
     read_ratio: f64,
+    cas_ratio: f64,
     key_count: u32,
 }
 
 impl OpScript {
-    fn new(seed: u64, client: u32, read_ratio: f64, key_count: u32) -> OpScript {
+    fn new(seed: u64, client: u32, profile: &LoadProfile) -> OpScript {
         // Mix the client index in so neighbouring seeds do not give shifted copies.
         let client_seed = seed ^ (u64::from(client) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         OpScript {
             rng: StdRng::seed_from_u64(client_seed),
-            read_ratio,
-            key_count,
+            read_ratio: profile.read_ratio,
+            cas_ratio: profile.cas_ratio,
+            key_count: profile.keys.count,
         }
     }
 
-    /// The next operation's kind and key index.
+    /// The next operation's kind and key index. A cas goes to the key the client last read
+    /// instead (see [`ClientState::last_read`]); the index drawn keeps the sequence seeded.
     fn next_op(&mut self) -> (OpKind, usize) {
-        let kind = if self.rng.random_bool(self.read_ratio) {
+        let draw: f64 = self.rng.random();
+        let kind = if draw < self.read_ratio {
             OpKind::Read
+        } else if draw < self.read_ratio + self.cas_ratio {
+            OpKind::Cas
         } else {
             OpKind::Write
         };
@@ -459,10 +459,13 @@ struct ClientState {
     node: Arc<str>,
     script: OpScript,
     writes: u64,
+    /// The key this client last saw a value under (by an ok read or its own ok cas), and
+    /// that value: what its next cas compares against.
+    last_read: Option<(usize, Box<str>)>,
 }
 
 fn configure_attack(shared: &Arc<Shared>, host: &str) -> Result<GooseAttack, LoadError> {
-    let clients = shared.profile.clients as usize;
+    let clients = shared.profile.source.clients as usize;
     let start = Arc::clone(shared);
     let setup: TransactionFunction = Arc::new(move |user| {
         let shared = Arc::clone(&start);
@@ -509,7 +512,7 @@ async fn setup_client(user: &mut GooseUser, shared: &Shared) -> TransactionResul
     let target = &shared.targets[index % shared.targets.len()];
     user.set_base_url(&target.base_url)?;
     if let Err(error) = user
-        .set_client_builder(http_client(shared.profile.timeout))
+        .set_client_builder(http_client(shared.profile.source.timeout))
         .await
     {
         tracing::error!(
@@ -526,13 +529,9 @@ async fn setup_client(user: &mut GooseUser, shared: &Shared) -> TransactionResul
         client,
         target: index % shared.targets.len(),
         node: Arc::from(target.node.as_str()),
-        script: OpScript::new(
-            shared.seed,
-            client,
-            shared.profile.read_ratio,
-            shared.profile.keys.count,
-        ),
+        script: OpScript::new(shared.seed, client, &shared.profile.source),
         writes: 0,
+        last_read: None,
     });
     Ok(())
 }
@@ -551,6 +550,15 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         return;
     };
     let (kind, key_index) = state.script.next_op();
+    // A cas needs a value this client saw; until it has one, it writes.
+    let (kind, key_index, expected) = match (kind, state.last_read.take()) {
+        (OpKind::Cas, Some((seen_key, seen))) => (OpKind::Cas, seen_key, Some(seen)),
+        (OpKind::Cas, None) => (OpKind::Write, key_index, None),
+        (kind, last_read) => {
+            state.last_read = last_read;
+            (kind, key_index, None)
+        }
+    };
     let key = Arc::clone(&shared.keys[key_index]);
     let value = match kind {
         OpKind::Write | OpKind::Cas => {
@@ -560,14 +568,17 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         OpKind::Read => None,
     };
     let (client, node) = (state.client, Arc::clone(&state.node));
-    let request = match kind {
-        OpKind::Write => &shared.compiled.write,
-        OpKind::Read => &shared.compiled.read,
-        OpKind::Cas => {
-            unreachable!("the op script yields no cas until profiles have a cas request")
-        }
+    let request = match (kind, &shared.profile.cas) {
+        (OpKind::Write, _) => &shared.profile.write,
+        (OpKind::Read, _) => &shared.profile.read,
+        (OpKind::Cas, Some(cas)) => &cas.request,
+        (OpKind::Cas, None) => unreachable!("a profile with a cas share has a cas request"),
     };
-    let rendered = request.render(&key, value.as_deref().unwrap_or(""));
+    let rendered = request.render(&Fields {
+        key: &key,
+        value: value.as_deref().unwrap_or(""),
+        expected: expected.as_deref().unwrap_or(""),
+    });
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
 
     let builder = user
@@ -589,13 +600,11 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         }
         Err(error) => Err(SendError::Goose(error.to_string())),
     };
-    let served_by = shared.profile.served_by_header.as_deref();
+    let served_by = shared.profile.source.served_by_header.as_deref();
     let never_sent = matches!(&response, Err(SendError::Http(e)) if e.is_connect());
     let concluded = match response {
-        Ok(response) => conclude(kind, &shared.compiled, served_by, Ok(response)).await,
-        Err(SendError::Http(error)) => {
-            conclude(kind, &shared.compiled, served_by, Err(error)).await
-        }
+        Ok(response) => conclude(kind, &shared.profile, served_by, Ok(response)).await,
+        Err(SendError::Http(error)) => conclude(kind, &shared.profile, served_by, Err(error)).await,
         Err(SendError::Goose(text)) => Concluded {
             outcome: after_sending(kind),
             value: None,
@@ -611,10 +620,10 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         kind,
         key,
         value: match kind {
-            OpKind::Write | OpKind::Cas => value,
-            OpKind::Read => concluded.value.map(String::into_boxed_str),
+            OpKind::Write | OpKind::Cas => value.clone(),
+            OpKind::Read => concluded.value.clone().map(String::into_boxed_str),
         },
-        expected: None,
+        expected: expected.clone(),
         t_intended: due.saturating_duration_since(shared.epoch).as_micros() as Micros,
         t_call,
         t_return,
@@ -622,6 +631,17 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
         error: concluded.error.map(Arc::from),
         backend: concluded.backend.map(Arc::from),
     };
+    // What this client now knows the key holds, for its next cas.
+    let seen = match (kind, concluded.outcome) {
+        (OpKind::Read, Outcome::Ok) => op.value.clone(),
+        (OpKind::Cas, Outcome::Ok) => value,
+        _ => None,
+    };
+    if let Some(seen) = seen {
+        if let Some(state) = user.get_session_data_mut::<ClientState>() {
+            state.last_read = Some((key_index, seen));
+        }
+    }
     if shared.sink.send(op).is_err() && !shared.sink_closed.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             "the history sink was closed while the load runs: operations are no longer recorded"
@@ -629,7 +649,7 @@ async fn run_operation(user: &mut GooseUser, shared: &Shared) {
     }
     // Like a client given several endpoints: a node that refuses connections is left for the
     // next one. Only for connections never made, so no operation is ever sent twice.
-    if never_sent && shared.profile.failover && shared.targets.len() > 1 {
+    if never_sent && shared.profile.source.failover && shared.targets.len() > 1 {
         if let Some(state) = user.get_session_data_mut::<ClientState>() {
             state.target = (state.target + 1) % shared.targets.len();
             let next = &shared.targets[state.target];
@@ -725,12 +745,23 @@ async fn conclude(
             format!("status {}: {}", status.as_u16(), text.trim()),
         );
     }
+    let answered = |outcome| Concluded {
+        outcome,
+        value: None,
+        error: None,
+        backend: backend.clone(),
+    };
     match kind {
-        OpKind::Write | OpKind::Cas => Concluded {
-            outcome: Outcome::Ok,
-            value: None,
-            error: None,
-            backend,
+        OpKind::Write => answered(Outcome::Ok),
+        OpKind::Cas => match compiled.cas.as_ref().map(|cas| cas.succeeded(&body)) {
+            Some(Ok(true)) => answered(Outcome::Ok),
+            // The system answered that the compare failed: a definite no-op, no error.
+            Some(Ok(false)) => answered(Outcome::Fail),
+            Some(Err(error)) => failed(Outcome::Unknown, error),
+            None => failed(
+                Outcome::Unknown,
+                "the profile has no cas request".to_string(),
+            ),
         },
         OpKind::Read => match compiled.extract_value(&body) {
             Ok(value) => Concluded {
@@ -877,7 +908,7 @@ mod tests {
 
     const ETCD_KV: &str = include_str!("../../loadprofiles/etcd-kv.yaml");
 
-    fn small_profile(clients: u32, rate: f64, timeout: Duration) -> LoadProfile {
+    fn small_profile(clients: u32, rate: f64, timeout: Duration) -> CompiledProfile {
         let mut profile: LoadProfile =
             serde_saphyr::from_str(ETCD_KV).expect("etcd-kv.yaml parses");
         profile.clients = clients;
@@ -887,7 +918,7 @@ mod tests {
         profile.read_ratio = 0.5;
         // Each client stays on its target, so a dead target's operations stay visible.
         profile.failover = false;
-        profile
+        profile.compile().expect("the test profile is valid")
     }
 
     fn init_tracing() {
@@ -948,7 +979,7 @@ mod tests {
     /// Runs the load for `run`, calling `during` once it has run for `lead`, and returns the
     /// history and goose's count.
     async fn run_load<F>(
-        profile: &LoadProfile,
+        profile: &CompiledProfile,
         targets: &[Target],
         epoch: Instant,
         lead: Duration,
@@ -1023,9 +1054,22 @@ mod tests {
     async fn exchange(kind: OpKind, compiled: &CompiledProfile, base: &Url) -> Concluded {
         let client = http_client(Duration::from_secs(2)).build().expect("client");
         let rendered = match kind {
-            OpKind::Write => compiled.write.render("k", "v"),
-            OpKind::Read => compiled.read.render("k", ""),
-            OpKind::Cas => unreachable!("no cas request in the test profile"),
+            OpKind::Write => compiled.write.render(&Fields {
+                key: "k",
+                value: "v",
+                expected: "",
+            }),
+            OpKind::Read => compiled.read.render(&Fields::key("k")),
+            OpKind::Cas => compiled
+                .cas
+                .as_ref()
+                .expect("a cas request")
+                .request
+                .render(&Fields {
+                    key: "k",
+                    value: "v2",
+                    expected: "v",
+                }),
         };
         let url = base.join(&rendered.path).expect("url");
         let request = client.request(reqwest_method(rendered.method), url);
@@ -1035,8 +1079,6 @@ mod tests {
 
     fn compiled_etcd() -> CompiledProfile {
         small_profile(1, 10.0, Duration::from_secs(2))
-            .compile()
-            .expect("valid")
     }
 
     #[tokio::test]
@@ -1087,18 +1129,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_cas_reply_says_whether_it_took_effect() {
+        let compiled = compiled_etcd();
+        let reply = |body: &'static str| {
+            let text = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            fake_server(Box::leak(text.into_boxed_str()))
+        };
+        let held = exchange(
+            OpKind::Cas,
+            &compiled,
+            &reply(r#"{"succeeded":true}"#).await,
+        )
+        .await;
+        assert_eq!((held.outcome, held.error), (Outcome::Ok, None));
+        // The system answered that the compare failed: nothing happened, and no error.
+        let refused = exchange(OpKind::Cas, &compiled, &reply(r#"{"header":{}}"#).await).await;
+        assert_eq!((refused.outcome, refused.error), (Outcome::Fail, None));
+        let garbled = exchange(OpKind::Cas, &compiled, &reply("oops").await).await;
+        assert_eq!(garbled.outcome, Outcome::Unknown, "{:?}", garbled.error);
+        assert!(garbled.error.is_some());
+    }
+
+    #[tokio::test]
     async fn a_status_the_profile_names_as_absent_is_an_ok_read_of_nothing() {
         let base = fake_server("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await;
-        let mut profile = small_profile(1, 10.0, Duration::from_secs(2));
-        let compiled = profile.compile().expect("valid");
+        let mut compiled = small_profile(1, 10.0, Duration::from_secs(2));
         let read = exchange(OpKind::Read, &compiled, &base).await;
         assert_eq!(
             read.outcome,
             Outcome::Fail,
             "404 is no answer unless the profile says so"
         );
-        profile.read.absent_status = vec![404];
-        let compiled = profile.compile().expect("valid");
+        compiled.source.read.absent_status = vec![404];
         let read = exchange(OpKind::Read, &compiled, &base).await;
         assert_eq!((read.outcome, read.value), (Outcome::Ok, None));
         assert_eq!(read.backend, None, "no X-Served-By header, no backend");
@@ -1107,7 +1172,7 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_operations() {
         let sequence = |seed, client| {
-            let mut script = OpScript::new(seed, client, 0.5, 100);
+            let mut script = OpScript::new(seed, client, &script_profile(0.5, 0.0, 100));
             (0..200).map(|_| script.next_op()).collect::<Vec<_>>()
         };
         assert_eq!(sequence(7, 0), sequence(7, 0));
@@ -1120,32 +1185,30 @@ mod tests {
             "read share far from 0.5: {reads}/200"
         );
         assert!(ops.iter().all(|(_, key)| *key < 100));
-        let only_writes = OpScript::new(7, 0, 0.0, 10).next_op().0;
+        let only_writes = OpScript::new(7, 0, &script_profile(0.0, 0.0, 10))
+            .next_op()
+            .0;
         assert_eq!(only_writes, OpKind::Write);
+        let mut with_cas = OpScript::new(7, 0, &script_profile(0.5, 0.2, 10));
+        let cas = (0..1000)
+            .filter(|_| with_cas.next_op().0 == OpKind::Cas)
+            .count();
+        assert!(
+            (120..280).contains(&cas),
+            "cas share far from 0.2: {cas}/1000"
+        );
+    }
+
+    fn script_profile(read_ratio: f64, cas_ratio: f64, keys: u32) -> LoadProfile {
+        let mut profile = small_profile(1, 10.0, Duration::from_secs(1)).source;
+        (profile.read_ratio, profile.cas_ratio, profile.keys.count) = (read_ratio, cas_ratio, keys);
+        profile
     }
 
     #[test]
-    fn a_bad_profile_or_target_is_refused_before_anything_runs() {
+    fn a_bad_target_is_refused_before_anything_runs() {
         let (sink, _history) = unbounded_channel();
-        let mut profile = small_profile(0, 10.0, Duration::from_secs(1));
-        let target = Target {
-            node: "n0".to_string(),
-            base_url: "http://127.0.0.1:9".to_string(),
-        };
-        let error = LoadRun::start(
-            Arc::new(profile.clone()),
-            vec![target],
-            1,
-            Instant::now(),
-            sink.clone(),
-        )
-        .err()
-        .expect("an invalid profile is refused");
-        assert!(
-            error.to_string().contains("clients: must be at least 1"),
-            "{error}"
-        );
-        profile.clients = 1;
+        let profile = small_profile(1, 10.0, Duration::from_secs(1));
         let error = LoadRun::start(
             Arc::new(profile.clone()),
             Vec::new(),
@@ -1192,14 +1255,34 @@ mod tests {
 
         assert!(ops.iter().any(|op| op.kind == OpKind::Read), "no reads");
         assert!(ops.iter().any(|op| op.kind == OpKind::Write), "no writes");
-        let bad: Vec<&Op> = ops.iter().filter(|op| op.outcome != Outcome::Ok).collect();
-        assert!(bad.is_empty(), "not ok on a healthy node: {bad:?}");
+        // A cas compares against what its client last read there, and says which it was.
+        let cas: Vec<&Op> = ops.iter().filter(|op| op.kind == OpKind::Cas).collect();
+        assert!(
+            cas.iter().any(|op| op.outcome == Outcome::Ok),
+            "no cas took effect: {cas:?}"
+        );
+        assert!(
+            cas.iter()
+                .all(|op| op.expected.is_some() && op.value.is_some()),
+            "a cas without its expected or new value: {cas:?}"
+        );
+        let bad: Vec<&Op> = ops.iter().filter(|op| !op.answered()).collect();
+        assert!(bad.is_empty(), "not answered on a healthy node: {bad:?}");
+        let verdict = firedrill_judge::linearizability::check(&ops, &Default::default());
+        assert_eq!(
+            verdict.linearizable,
+            firedrill_types::summary::LinearizableVerdict::True,
+            "{verdict:?}"
+        );
         assert!(ops
             .iter()
             .all(|op| op.t_call <= op.t_return && &*op.node == "etcd0"));
         let ids: BTreeSet<u64> = ops.iter().map(|op| op.id).collect();
         assert_eq!(ids.len(), ops.len(), "operation ids repeat");
-        let written: Vec<&Op> = ops.iter().filter(|op| op.kind == OpKind::Write).collect();
+        let written: Vec<&Op> = ops
+            .iter()
+            .filter(|op| op.kind == OpKind::Write || op.kind == OpKind::Cas)
+            .collect();
         let values: BTreeSet<&str> = written
             .iter()
             .filter_map(|op| op.value.as_deref())
@@ -1209,6 +1292,10 @@ mod tests {
             written.len(),
             "write values repeat or are missing"
         );
+        let written: Vec<&Op> = written
+            .into_iter()
+            .filter(|op| op.outcome == Outcome::Ok)
+            .collect();
         // The rate cap holds (with one slot of slack per client), and the load is not idle.
         let seconds = ran.as_secs_f64() + 0.5;
         assert!(
@@ -1228,6 +1315,7 @@ mod tests {
             "goose counted {} requests, the history has {recorded}",
             count.requests
         );
+        // goose counts a 2xx as success whatever its body says, so a failed compare too.
         assert_eq!(count.failures, 0);
         // A read of a key sees a value some write of that key carried (or nothing yet).
         let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
@@ -1327,7 +1415,7 @@ mod tests {
             );
         }
         assert!(down.iter().any(|op| op.kind == OpKind::Write));
-        assert!(up.iter().all(|op| op.outcome == Outcome::Ok), "{up:?}");
+        assert!(up.iter().all(|op| op.answered()), "{up:?}");
         // Clients 1 and 3 are pinned to the closed port, 0 and 2 to the node.
         assert!(down.iter().all(|op| op.client % 2 == 1));
         assert!(up.iter().all(|op| op.client % 2 == 0));
@@ -1362,7 +1450,7 @@ mod tests {
             Duration::from_secs(3),
         )
         .await;
-        assert!(ops.iter().all(|op| op.outcome == Outcome::Ok));
+        assert!(ops.iter().all(Op::answered));
         let p99 = |f: fn(&Op) -> Micros| {
             let mut v: Vec<Micros> = ops.iter().map(f).collect();
             v.sort_unstable();
@@ -1462,18 +1550,21 @@ mod tests {
                 "{op:?}"
             );
         }
-        assert!(ops
-            .iter()
-            .all(|op| op.kind == OpKind::Read || op.outcome != Outcome::Fail));
+        assert!(ops.iter().all(|op| op.kind == OpKind::Read
+            || op.outcome != Outcome::Fail
+            || op.compare_failed()));
         assert!(
             ops.iter()
                 .any(|op| op.t_call > resumed_at && op.outcome == Outcome::Ok),
             "the load did not recover after the node resumed"
         );
         // An unknown write may or may not have been applied; either way the key holds a
-        // value that some write of it carried.
+        // value that some write (or cas) of it carried.
         let mut by_key: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-        for op in ops.iter().filter(|op| op.kind == OpKind::Write) {
+        for op in ops
+            .iter()
+            .filter(|op| matches!(op.kind, OpKind::Write | OpKind::Cas))
+        {
             by_key
                 .entry(&op.key)
                 .or_default()

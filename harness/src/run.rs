@@ -342,7 +342,7 @@ impl Drive<'_> {
             .load_nodes
             .iter()
             .filter_map(|n| {
-                let port = self.cluster.host_port(n, plan.profile.port)?;
+                let port = self.cluster.host_port(n, plan.profile.source.port)?;
                 Some(Target {
                     node: n.clone(),
                     base_url: cluster::published_url(port),
@@ -508,7 +508,10 @@ impl Drive<'_> {
             for s in rollback {
                 interrupted |= self.interrupted();
                 if failed || interrupted {
-                    records.push(step::skipped(s, "an earlier rollback step failed or the run was interrupted"));
+                    records.push(step::skipped(
+                        s,
+                        "an earlier rollback step failed or the run was interrupted",
+                    ));
                     continue;
                 }
                 failed = self.step(s, ctx, &mut records).await == StepStatus::Failed;

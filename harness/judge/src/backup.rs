@@ -39,7 +39,7 @@ pub fn result(plan: &BackupPlan, w: &BackupWindow, marks: &[MarkTime], ops: &[Op
     };
     let acked_writes = || {
         ops.iter()
-            .filter(|o| o.kind == OpKind::Write && o.outcome == Outcome::Ok)
+            .filter(|o| matches!(o.kind, OpKind::Write | OpKind::Cas) && o.outcome == Outcome::Ok)
     };
     let last_ack = acked_writes()
         .filter(|o| o.t_return < w.disaster_start)

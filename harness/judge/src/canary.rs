@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use firedrill_spec::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
-use firedrill_types::history::{Micros, Op, Outcome};
+use firedrill_types::history::{Micros, Op};
 use firedrill_types::summary::{GateEvaluation, GateOutcome};
 
 /// Which operations a gate looks at: those invoked at or after `start` that returned by
@@ -86,7 +86,7 @@ pub fn history_gate(
             e.samples = canary.len() as u64;
             e.baseline_samples = baseline.len() as u64;
             let rate = |ops: &[&Op]| {
-                ops.iter().filter(|op| op.outcome != Outcome::Ok).count() as f64 / ops.len() as f64
+                ops.iter().filter(|op| !op.answered()).count() as f64 / ops.len() as f64
             };
             if e.samples < min_samples {
                 e.detail = no_data(e.samples, min_samples, "canary operations");
@@ -122,7 +122,7 @@ pub fn history_gate(
             let ok = |ops: &[&Op]| -> Vec<Micros> {
                 let mut l: Vec<Micros> = ops
                     .iter()
-                    .filter(|op| op.outcome == Outcome::Ok)
+                    .filter(|op| op.answered())
                     .map(|op| op.latency_us())
                     .collect();
                 l.sort_unstable();
@@ -475,7 +475,7 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firedrill_types::history::OpKind;
+    use firedrill_types::history::{OpKind, Outcome};
 
     const CANARY: &str = "c";
 

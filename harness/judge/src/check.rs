@@ -335,8 +335,8 @@ pub fn read_check(ops: &[Op]) -> ReadResult {
 
 /// The writes of a history, indexed for O(1) value look-ups and O(log n) order queries.
 struct WriteIndex<'a> {
-    /// Every write by (key, value). Values are unique; should one repeat, the first write
-    /// of it is the one named.
+    /// Every write and cas by (key, value). Values are unique; should one repeat, the first
+    /// write of it is the one named.
     by_value: HashMap<(&'a str, &'a str), &'a Op>,
     /// The acknowledged writes of each key.
     acked: HashMap<&'a str, AckedWrites<'a>>,
@@ -344,7 +344,12 @@ struct WriteIndex<'a> {
 
 impl<'a> WriteIndex<'a> {
     fn new(ops: &'a [Op]) -> Self {
-        let writes = || ops.iter().filter(|op| op.kind == OpKind::Write);
+        // A cas that took effect (or may have) writes its new value like a write; one whose
+        // compare failed is indexed too, as a failed write, so a read of its value is named.
+        let writes = || {
+            ops.iter()
+                .filter(|op| matches!(op.kind, OpKind::Write | OpKind::Cas))
+        };
         // Sized up front: growing a map of a million entries rehashes it many times.
         let mut by_value = HashMap::with_capacity(writes().count());
         let mut acked: HashMap<&str, Vec<&Op>> = HashMap::new();
@@ -421,7 +426,12 @@ fn push_example(examples: &mut Vec<String>, example: impl FnOnce() -> String) {
 
 fn describe_acked_write(w: &Op) -> String {
     format!(
-        "write #{} of {:?} acknowledged at {} (client {} via {})",
+        "{} #{} of {:?} acknowledged at {} (client {} via {})",
+        if w.kind == OpKind::Cas {
+            "cas"
+        } else {
+            "write"
+        },
         w.id,
         w.value.as_deref().unwrap_or_default(),
         secs(w.t_return),
@@ -506,7 +516,51 @@ mod tests {
         ]
     }
 
+    fn cas(
+        id: u64,
+        key: &str,
+        expected: &str,
+        new: &str,
+        t: (Micros, Micros),
+        outcome: Outcome,
+    ) -> Op {
+        Op {
+            expected: Some(expected.into()),
+            ..op(id, OpKind::Cas, key, Some(new), t, outcome)
+        }
+    }
+
     // ---- data_check ----
+
+    #[test]
+    fn an_acknowledged_cas_is_a_write_that_must_survive() {
+        let mut ops = sequential();
+        ops.push(cas(3, "k", "b", "c", (40, 50), Outcome::Ok));
+        let r = data_check(&ops, &finals(&[("k", Some("b"))]));
+        assert_eq!((r.acked, r.lost), (3, 1), "{r:?}");
+        assert!(
+            r.lost_examples[0].contains("cas #3 of \"c\""),
+            "{:?}",
+            r.lost_examples
+        );
+        let twin = data_check(&ops, &finals(&[("k", Some("c"))]));
+        assert!(twin.pass, "{twin:?}");
+    }
+
+    #[test]
+    fn a_cas_whose_compare_failed_never_wrote_its_value() {
+        let mut ops = sequential();
+        ops.push(cas(3, "k", "a", "c", (40, 50), Outcome::Fail));
+        ops.push(read(4, "k", Some("c"), (60, 70)));
+        let reads = read_check(&ops);
+        assert_eq!(reads.phantom, 1, "{reads:?}");
+        let data = data_check(&ops, &finals(&[("k", Some("c"))]));
+        assert_eq!(data.unexpected, 1, "{data:?}");
+        // The twin: the read sees the value the cas compared against and left in place.
+        ops[3] = read(4, "k", Some("b"), (60, 70));
+        assert!(read_check(&ops).pass);
+        assert!(data_check(&ops, &finals(&[("k", Some("b"))])).pass);
+    }
 
     #[test]
     fn lost_write_when_final_value_is_an_older_write() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use firedrill_spec::slo::SloSpec;
-use firedrill_types::history::{Micros, Op, Outcome, PhaseWindow};
+use firedrill_types::history::{Micros, Op, PhaseWindow};
 use firedrill_types::summary::{PhaseResult, SloResult};
 
 /// Judges the operations invoked inside `window` against `spec`.
@@ -20,7 +20,8 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
     let mut ok_latencies = Vec::new();
     for op in ops.iter().filter(|op| window.contains(op)) {
         total += 1;
-        if op.outcome == Outcome::Ok {
+        // A cas whose compare failed was served: its latency counts, it is no error.
+        if op.answered() {
             ok_latencies.push(op.latency_us());
         }
     }
@@ -99,7 +100,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
 /// completed (only operations sent to `node`, when given); `None` if none succeeded.
 pub fn time_to_recover(ops: &[Op], from: Micros, node: Option<&str>) -> Option<Micros> {
     ops.iter()
-        .filter(|op| op.outcome == Outcome::Ok && op.t_call >= from)
+        .filter(|op| op.answered() && op.t_call >= from)
         .filter(|op| node.is_none_or(|node| &*op.node == node))
         .map(|op| op.t_return.saturating_sub(from))
         .min()
@@ -114,7 +115,7 @@ pub fn time_to_slo(ops: &[Op], from: Micros, end: Micros, max_error_rate: f64) -
     let mut calls: Vec<(Micros, bool)> = ops
         .iter()
         .filter(|op| op.t_call >= from && op.t_call < end)
-        .map(|op| (op.t_call, op.outcome == Outcome::Ok))
+        .map(|op| (op.t_call, op.answered()))
         .collect();
     calls.sort_unstable_by_key(|c| c.0);
     let mut start = from;
@@ -166,7 +167,7 @@ fn latency_slo(name: &str, limit: Duration, observed_ms: f64, ok: u64) -> SloRes
 fn longest_unavailable(ops: &[Op], window: PhaseWindow) -> Micros {
     let mut points: Vec<Micros> = ops
         .iter()
-        .filter(|op| op.outcome == Outcome::Ok && op.t_return >= window.start)
+        .filter(|op| op.answered() && op.t_return >= window.start)
         .map(|op| op.t_return.min(window.end))
         .collect();
     points.push(window.start);
@@ -186,7 +187,7 @@ fn duration_ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firedrill_types::history::{OpKind, Phase};
+    use firedrill_types::history::{OpKind, Outcome, Phase};
 
     const MS: Micros = 1000;
     const S: Micros = 1_000_000;
@@ -232,6 +233,24 @@ mod tests {
             .iter()
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("no SLO named {name} in {:?}", result.slos))
+    }
+
+    #[test]
+    fn a_cas_whose_compare_failed_was_served_but_a_failed_one_was_not() {
+        let limits = SloSpec {
+            max_error_rate: Some(0.0),
+            ..SloSpec::default()
+        };
+        let mut ops = steady(0, S, 5 * MS);
+        ops[3].kind = OpKind::Cas;
+        ops[3].outcome = Outcome::Fail;
+        let r = evaluate_phase(&ops, window(0, S), &limits);
+        assert_eq!(r.errors, 0, "a failed compare is an answer: {r:?}");
+        assert!(slo(&r, "error_rate").pass);
+        ops[3].error = Some("timed out".into());
+        let r = evaluate_phase(&ops, window(0, S), &limits);
+        assert_eq!(r.errors, 1, "{r:?}");
+        assert!(!slo(&r, "error_rate").pass);
     }
 
     #[test]

@@ -78,14 +78,15 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         }
         r
     });
-    // After the disaster the keys hold what the backup held: reads are judged up to the
-    // disaster, the restored data by the backup-mode data check.
+    // After the disaster the keys hold what the backup held: reads, and cas (which read
+    // what they compare), are judged up to the disaster; the restored data by the
+    // backup-mode data check.
     let judged_ops: Vec<Op>;
     let register_ops: &[Op] = match &window {
         Some(w) => {
             judged_ops = ops
                 .iter()
-                .filter(|o| o.kind != OpKind::Read || o.t_return < w.disaster_start)
+                .filter(|o| o.kind == OpKind::Write || o.t_return < w.disaster_start)
                 .cloned()
                 .collect();
             &judged_ops
@@ -261,6 +262,9 @@ fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
             Outcome::Ok => s.ok += 1,
             Outcome::Fail => s.fail += 1,
             Outcome::Unknown => s.unknown += 1,
+        }
+        if o.compare_failed() {
+            s.cas_compare_failed += 1;
         }
         s.max_behind_schedule_ms = s
             .max_behind_schedule_ms

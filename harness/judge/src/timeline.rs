@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use firedrill_types::history::{Micros, Op, Outcome};
+use firedrill_types::history::{Micros, Op};
 
 use crate::slo;
 
@@ -79,7 +79,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, op: &Op) {
         self.ops += 1;
-        if op.outcome == Outcome::Ok {
+        if op.answered() {
             self.ok += 1;
             self.latencies.push(op.latency_us());
         }
@@ -170,7 +170,7 @@ fn busiest_backends(ops: &[Op]) -> (Vec<String>, usize) {
 mod tests {
     use std::sync::Arc;
 
-    use firedrill_types::history::OpKind;
+    use firedrill_types::history::{OpKind, Outcome};
 
     use super::*;
 

@@ -465,6 +465,7 @@ pub(crate) mod fixtures {
                 ok: 11_570,
                 fail: 1,
                 unknown: 2,
+                cas_compare_failed: 0,
                 ops_per_s: 244.58,
                 goose_requests: 11_573,
                 max_behind_schedule_ms: 0.4,

@@ -1,10 +1,10 @@
-//! The load profile file: which HTTP requests write and read a key on the system under test,
-//! how hard to push, and how to find the value in a read's reply.
+//! The load profile file: which HTTP requests write, read and compare-and-set a key on the
+//! system under test, how hard to push, and how to find the value in a read's reply.
 //!
 //! Nothing here knows the target system: a profile for etcd's JSON gateway, Consul's KV API or
-//! any other HTTP key-value-ish API differs only in its templates. Templates may use exactly
-//! four placeholders: `{{key}}`, `{{value}}`, `{{key|base64}}` and `{{value|base64}}`.
-//! They are parsed once ([`LoadProfile::compile`]), never per request.
+//! any other HTTP key-value-ish API differs only in its templates. Templates may use the
+//! placeholders `{{key}}`, `{{value}}` and, in a cas, `{{expected}}`, each also with `|base64`.
+//! They are parsed once ([`LoadProfile::compile`], when the plan is built), never per request.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,12 +30,19 @@ pub struct LoadProfile {
     pub rate: f64,
     /// Share of reads, from 0 to 1.
     pub read_ratio: f64,
+    /// Share of compare-and-set operations, from 0 to 1 (with `read_ratio`, at most 1); the
+    /// rest are writes. Needs `cas`.
+    #[serde(default)]
+    pub cas_ratio: f64,
     pub keys: KeySpace,
     /// Per request; a timeout is recorded as unknown (a write) or failed (a read).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     pub write: WriteRequest,
     pub read: ReadRequest,
+    /// The request that sets `{{value}}` only if the key still holds `{{expected}}`.
+    #[serde(default)]
+    pub cas: Option<CasRequest>,
     /// The response header naming the backend that served a request (e.g. set by a proxy).
     #[serde(default)]
     pub served_by_header: Option<String>,
@@ -90,6 +97,31 @@ pub struct ReadRequest {
     pub absent_status: Vec<u16>,
 }
 
+/// The compare-and-set request: set `{{value}}` under `{{key}}` only if it holds
+/// `{{expected}}` (the value this client last read there), and where the reply says whether
+/// the compare held.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasRequest {
+    pub method: HttpMethod,
+    pub path: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub succeeded: SucceededLocation,
+}
+
+/// Where a cas reply says whether the compare held: `true` there means the value was set;
+/// `false`, null or nothing means the compare failed and nothing changed (a definite no-op;
+/// proto3 JSON leaves a false field out).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SucceededLocation {
+    /// A JSON pointer (RFC 6901) into the reply body.
+    pub json: String,
+}
+
 /// Where a read's reply holds the value.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,13 +140,9 @@ pub enum Decoding {
 }
 
 impl LoadProfile {
-    /// Every problem with the profile, each message naming its field.
-    pub fn validate(&self) -> Result<(), Vec<String>> {
-        self.compile().map(|_| ())
-    }
-
-    /// Checks the profile and parses its templates, once, for rendering requests.
-    pub fn compile(&self) -> Result<CompiledProfile, Vec<String>> {
+    /// Checks the profile and parses its templates, once, for rendering requests; every
+    /// problem is reported, each message naming its field.
+    pub fn compile(self) -> Result<CompiledProfile, Vec<String>> {
         let mut errors = Vec::new();
         if self.port == 0 {
             errors.push("port: must be a port number from 1 to 65535, got 0".to_string());
@@ -135,6 +163,25 @@ impl LoadProfile {
             errors.push(format!(
                 "read_ratio: must be between 0 and 1 (0.5 means half the operations are reads), got {}",
                 self.read_ratio
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.cas_ratio) {
+            errors.push(format!(
+                "cas_ratio: must be between 0 and 1 (0.1 means a tenth of the operations are compare-and-set), got {}",
+                self.cas_ratio
+            ));
+        } else if (0.0..=1.0).contains(&self.read_ratio)
+            && self.read_ratio + self.cas_ratio > 1.0 + 1e-9
+        {
+            errors.push(format!(
+                "cas_ratio: read_ratio {} and cas_ratio {} add up to more than 1: the rest are writes",
+                self.read_ratio, self.cas_ratio
+            ));
+        }
+        if self.cas_ratio > 0.0 && self.cas.is_none() {
+            errors.push(format!(
+                "cas_ratio: {} of the operations are compare-and-set, but the profile has no `cas` request: add one or set cas_ratio to 0",
+                self.cas_ratio
             ));
         }
         if self.keys.count < 1 {
@@ -173,7 +220,45 @@ impl LoadProfile {
             &self.read.headers,
             &mut errors,
         );
+        let cas = self.cas.as_ref().map(|cas| {
+            let request = CompiledRequest::compile(
+                "cas",
+                cas.method,
+                &cas.path,
+                cas.body.as_deref(),
+                &cas.headers,
+                &mut errors,
+            );
+            (request, cas.succeeded.json.clone())
+        });
         let templates_parsed = errors.len() == parse_errors_before;
+        if let Some((request, succeeded)) = &cas {
+            for (field, placeholder, why) in [
+                (Field::Key, "{{key}}", "every cas would hit the same key"),
+                (Field::Value, "{{value}}", "a cas would set no value"),
+                (
+                    Field::Expected,
+                    "{{expected}}",
+                    "a cas would compare against nothing",
+                ),
+            ] {
+                if templates_parsed && !request.uses(field) {
+                    errors.push(format!("cas: no template uses {placeholder}, so {why}: put {placeholder} or its |base64 form in cas.path or cas.body"));
+                }
+            }
+            if !succeeded.starts_with('/') {
+                errors.push(format!(
+                    "cas.succeeded.json: a JSON pointer starts with \"/\", got {succeeded:?} (e.g. /succeeded)"
+                ));
+            }
+        }
+        for (name, request) in [("write", &write), ("read", &read)] {
+            if request.uses(Field::Expected) {
+                errors.push(format!(
+                    "{name}: {{{{expected}}}} has a meaning only in a cas request: remove it"
+                ));
+            }
+        }
         if templates_parsed && !write.uses(Field::Key) {
             errors.push("write: no template uses {{key}}, so every write would hit the same key: put {{key}} or {{key|base64}} in write.path or write.body".to_string());
         }
@@ -206,8 +291,8 @@ impl LoadProfile {
             Ok(CompiledProfile {
                 write,
                 read,
-                value: self.read.value.clone(),
-                absent_status: self.read.absent_status.clone(),
+                cas: cas.map(|(request, succeeded)| CompiledCas { request, succeeded }),
+                source: self,
             })
         } else {
             Err(errors)
@@ -222,13 +307,21 @@ impl LoadProfile {
     }
 }
 
-/// A validated profile's requests, ready to render.
+/// A validated profile with its requests ready to render: built once, with the plan.
 #[derive(Debug, Clone)]
 pub struct CompiledProfile {
+    /// The profile as written (with the scenario's rate and clients applied).
+    pub source: LoadProfile,
     pub write: CompiledRequest,
     pub read: CompiledRequest,
-    pub value: ValueLocation,
-    pub absent_status: Vec<u16>,
+    pub cas: Option<CompiledCas>,
+}
+
+/// The compare-and-set request and where its reply says whether the compare held.
+#[derive(Debug, Clone)]
+pub struct CompiledCas {
+    pub request: CompiledRequest,
+    succeeded: String,
 }
 
 /// One request with its templates parsed.
@@ -297,49 +390,93 @@ impl CompiledRequest {
             || self.headers.iter().any(|(_, value)| value.uses(field))
     }
 
-    /// Fills the templates in; a read passes an empty `value` (its templates cannot use it).
-    pub fn render(&self, key: &str, value: &str) -> RenderedRequest {
+    /// Fills the templates in; a read passes an empty `value`, and a read or write an empty
+    /// `expected` (their templates cannot use them).
+    pub fn render(&self, fields: &Fields) -> RenderedRequest {
         RenderedRequest {
             method: self.method,
-            path: self.path.render(key, value),
-            body: self.body.as_ref().map(|body| body.render(key, value)),
+            path: self.path.render(fields),
+            body: self.body.as_ref().map(|body| body.render(fields)),
             headers: self
                 .headers
                 .iter()
-                .map(|(name, template)| (name.clone(), template.render(key, value)))
+                .map(|(name, template)| (name.clone(), template.render(fields)))
                 .collect(),
         }
     }
 }
 
+/// What a request's placeholders are filled with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    pub expected: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// A read's: the key alone.
+    pub fn key(key: &'a str) -> Self {
+        Fields {
+            key,
+            ..Fields::default()
+        }
+    }
+}
+
+impl CompiledCas {
+    /// Whether a 2xx cas reply says the compare held (and the value was set); `Err` (saying
+    /// why) when the reply cannot be understood, so the cas may or may not have happened.
+    pub fn succeeded(&self, body: &[u8]) -> Result<bool, String> {
+        let document: serde_json::Value =
+            serde_json::from_slice(body).map_err(|error| format!("reply is not JSON: {error}"))?;
+        match document.pointer(&self.succeeded) {
+            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => {
+                Ok(false)
+            }
+            Some(serde_json::Value::Bool(true)) => Ok(true),
+            Some(other) => Err(format!(
+                "the reply's {} is not true or false but {other}",
+                self.succeeded
+            )),
+        }
+    }
+}
+
 impl CompiledProfile {
+    /// The names of all keys the load uses, in index order.
+    pub fn key_names(&self) -> Vec<String> {
+        self.source.key_names()
+    }
+
     /// The value a successful read's reply holds: `Ok(None)` when the key is absent, `Err`
     /// (saying why) when the reply cannot be understood.
     pub fn extract_value(&self, body: &[u8]) -> Result<Option<String>, String> {
+        let location = &self.source.read.value;
         let document: serde_json::Value =
             serde_json::from_slice(body).map_err(|error| format!("reply is not JSON: {error}"))?;
-        let found = match document.pointer(&self.value.json) {
+        let found = match document.pointer(&location.json) {
             None | Some(serde_json::Value::Null) => return Ok(None),
             Some(serde_json::Value::String(text)) => text,
             Some(other) => {
                 return Err(format!(
                     "the reply's {} is not a string but {other}",
-                    self.value.json
+                    location.json
                 ))
             }
         };
-        match self.value.decode {
+        match location.decode {
             None => Ok(Some(found.clone())),
             Some(Decoding::Base64) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(found)
                     .map_err(|error| {
-                        format!("the reply's {} is not base64: {error}", self.value.json)
+                        format!("the reply's {} is not base64: {error}", location.json)
                     })?;
                 String::from_utf8(bytes).map(Some).map_err(|_| {
                     format!(
                         "the reply's {} does not decode to UTF-8 text",
-                        self.value.json
+                        location.json
                     )
                 })
             }
@@ -348,7 +485,7 @@ impl CompiledProfile {
 
     /// Whether a read's non-2xx status means the key is absent.
     pub fn is_absent_status(&self, status: u16) -> bool {
-        self.absent_status.contains(&status)
+        self.source.read.absent_status.contains(&status)
     }
 }
 
@@ -356,6 +493,7 @@ impl CompiledProfile {
 enum Field {
     Key,
     Value,
+    Expected,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,7 +509,7 @@ struct Template {
     segments: Vec<Segment>,
 }
 
-const PLACEHOLDERS: &str = "{{key}}, {{value}}, {{key|base64}} or {{value|base64}}";
+const PLACEHOLDERS: &str = "{{key}}, {{value}}, {{expected}} (a cas's), each also as {{…|base64}}";
 
 impl Template {
     fn parse(text: &str) -> Result<Template, String> {
@@ -391,8 +529,10 @@ impl Template {
             let (field, base64) = match inner {
                 "key" => (Field::Key, false),
                 "value" => (Field::Value, false),
+                "expected" => (Field::Expected, false),
                 "key|base64" => (Field::Key, true),
                 "value|base64" => (Field::Value, true),
+                "expected|base64" => (Field::Expected, true),
                 unknown => {
                     return Err(format!(
                         "unknown placeholder {{{{{unknown}}}}}: use {PLACEHOLDERS}"
@@ -414,15 +554,16 @@ impl Template {
         )
     }
 
-    fn render(&self, key: &str, value: &str) -> String {
+    fn render(&self, fields: &Fields) -> String {
         let mut out = String::new();
         for segment in &self.segments {
             match segment {
                 Segment::Text(text) => out.push_str(text),
                 Segment::Placeholder { field, base64 } => {
                     let raw = match field {
-                        Field::Key => key,
-                        Field::Value => value,
+                        Field::Key => fields.key,
+                        Field::Value => fields.value,
+                        Field::Expected => fields.expected,
                     };
                     if *base64 {
                         base64::engine::general_purpose::STANDARD.encode_string(raw, &mut out);
@@ -463,16 +604,20 @@ mod tests {
         ETCD_KV.replacen(from, to, 1)
     }
 
+    fn validate(profile: &LoadProfile) -> Result<(), Vec<String>> {
+        profile.clone().compile().map(|_| ())
+    }
+
     fn errors_of(text: &str) -> Vec<String> {
         let profile: LoadProfile = serde_saphyr::from_str(text).expect("profile parses");
-        profile.validate().expect_err("profile must be refused")
+        validate(&profile).expect_err("profile must be refused")
     }
 
     #[test]
     fn the_bundled_etcd_profile_parses_and_validates() {
         // Tuning knobs (clients, rate, key count) may change; what makes it etcd may not.
         let profile = etcd_profile();
-        assert_eq!(profile.validate(), Ok(()));
+        assert_eq!(validate(&profile), Ok(()));
         assert_eq!(profile.port, 2379);
         assert_eq!(profile.timeout, Duration::from_secs(2));
         assert_eq!(profile.write.method, HttpMethod::Post);
@@ -527,16 +672,16 @@ mod tests {
         let mut profile = etcd_profile();
         profile.read_ratio = 1.5;
         assert_eq!(
-            profile.validate(),
+            validate(&profile),
             Err(vec![
                 "read_ratio: must be between 0 and 1 (0.5 means half the operations are reads), got 1.5".to_string()
             ])
         );
         profile.read_ratio = -0.1;
-        let errors = profile.validate().expect_err("refused");
+        let errors = validate(&profile).expect_err("refused");
         assert!(errors[0].starts_with("read_ratio:"), "{errors:?}");
         profile.read_ratio = f64::NAN;
-        assert!(profile.validate().is_err(), "NaN is no ratio");
+        assert!(validate(&profile).is_err(), "NaN is no ratio");
     }
 
     #[test]
@@ -547,7 +692,7 @@ mod tests {
         profile.keys.count = 0;
         profile.timeout = Duration::ZERO;
         profile.read.value.json = "kvs/0/value".to_string();
-        let errors = profile.validate().expect_err("refused");
+        let errors = validate(&profile).expect_err("refused");
         for field in [
             "clients:",
             "rate:",
@@ -567,7 +712,7 @@ mod tests {
         let mut profile = etcd_profile();
         profile.write.body = Some(r#"{"key": "{{key|base64}}"}"#.to_string());
         profile.read.body = Some(r#"{"key": "{{key}}", "v": "{{value}}"}"#.to_string());
-        let errors = profile.validate().expect_err("refused");
+        let errors = validate(&profile).expect_err("refused");
         assert!(
             errors
                 .iter()
@@ -585,7 +730,11 @@ mod tests {
     #[test]
     fn templates_render_plain_and_base64_placeholders() {
         let compiled = etcd_profile().compile().expect("valid");
-        let write = compiled.write.render("fd/7", "42-0-3");
+        let write = compiled.write.render(&Fields {
+            key: "fd/7",
+            value: "42-0-3",
+            expected: "",
+        });
         assert_eq!(write.method, HttpMethod::Post);
         assert_eq!(write.path, "/v3/kv/put");
         // base64("fd/7") = ZmQvNw==, base64("42-0-3") = NDItMC0z
@@ -593,14 +742,23 @@ mod tests {
             write.body.as_deref(),
             Some(r#"{"key": "ZmQvNw==", "value": "NDItMC0z"}"#)
         );
-        let read = compiled.read.render("fd/7", "");
+        let read = compiled.read.render(&Fields::key("fd/7"));
         assert_eq!(read.body.as_deref(), Some(r#"{"key": "ZmQvNw=="}"#));
 
         let template = Template::parse("/v1/kv/{{ key }}?v={{value}}&b={{key|base64}}")
             .expect("valid template");
-        assert_eq!(template.render("a/b", "x"), "/v1/kv/a/b?v=x&b=YS9i");
         assert_eq!(
-            Template::parse("{}").expect("literal").render("k", "v"),
+            template.render(&Fields {
+                key: "a/b",
+                value: "x",
+                expected: ""
+            }),
+            "/v1/kv/a/b?v=x&b=YS9i"
+        );
+        assert_eq!(
+            Template::parse("{}")
+                .expect("literal")
+                .render(&Fields::key("k")),
             "{}"
         );
     }
@@ -641,8 +799,12 @@ read:
 served_by_header: X-Served-By
 "#;
         let profile: LoadProfile = serde_saphyr::from_str(text).expect("parses");
-        let compiled = profile.compile().expect("valid");
-        let write = compiled.write.render("fd-1", "v1");
+        let compiled = profile.clone().compile().expect("valid");
+        let write = compiled.write.render(&Fields {
+            key: "fd-1",
+            value: "v1",
+            expected: "",
+        });
         assert_eq!(write.path, "/v1/kv/fd-1");
         assert_eq!(write.body.as_deref(), Some("v1"));
         assert_eq!(
@@ -651,5 +813,75 @@ served_by_header: X-Served-By
         );
         assert!(compiled.is_absent_status(404));
         assert_eq!(profile.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_cas_renders_its_expected_value_and_reads_whether_the_compare_held() {
+        let compiled = etcd_profile().compile().expect("valid");
+        let cas = compiled
+            .cas
+            .as_ref()
+            .expect("the bundled profile has a cas");
+        let rendered = cas.request.render(&Fields {
+            key: "fd/7",
+            value: "42-0-4",
+            expected: "42-0-3",
+        });
+        assert_eq!(rendered.path, "/v3/kv/txn");
+        let body = rendered.body.expect("a body");
+        // base64 of the key, the expected value and the new value
+        for part in ["ZmQvNw==", "NDItMC0z", "NDItMC00"] {
+            assert!(body.contains(part), "{part} missing from {body}");
+        }
+        assert_eq!(
+            cas.succeeded(br#"{"header":{},"succeeded":true}"#),
+            Ok(true)
+        );
+        // proto3 JSON leaves a false field out
+        assert_eq!(cas.succeeded(br#"{"header":{}}"#), Ok(false));
+        assert_eq!(cas.succeeded(br#"{"succeeded":false}"#), Ok(false));
+        assert!(cas.succeeded(br#"{"succeeded":"yes"}"#).is_err());
+        assert!(cas.succeeded(b"busy").is_err());
+    }
+
+    #[test]
+    fn a_cas_share_needs_a_cas_request_that_uses_every_field() {
+        let mut profile = etcd_profile();
+        profile.cas = None;
+        let errors = validate(&profile).expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("cas_ratio:") && e.contains("no `cas` request")),
+            "{errors:?}"
+        );
+
+        let mut profile = etcd_profile();
+        profile.read_ratio = 0.95;
+        let errors = validate(&profile).expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("cas_ratio:") && e.contains("more than 1")),
+            "{errors:?}"
+        );
+
+        let mut profile = etcd_profile();
+        let cas = profile.cas.as_mut().expect("a cas");
+        cas.body = Some(r#"{"key": "{{key}}", "value": "{{value}}"}"#.to_string());
+        cas.succeeded.json = "succeeded".to_string();
+        profile.write.body =
+            Some(r#"{"key": "{{key}}", "value": "{{value}}", "e": "{{expected}}"}"#.to_string());
+        let errors = validate(&profile).expect_err("refused");
+        for wanted in [
+            "cas: no template uses {{expected}}",
+            "cas.succeeded.json: a JSON pointer",
+            "write: {{expected}} has a meaning only in a cas",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(wanted)),
+                "{wanted} missing from {errors:?}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use regex::Regex;
 
 use crate::compose::{Compose, MountSource};
 use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
-use crate::loadprofile::LoadProfile;
+use crate::loadprofile::{CompiledProfile, LoadProfile};
 use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
     CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, WhenSpec,
@@ -52,7 +52,8 @@ pub struct Plan {
     pub description: String,
     pub runbook: Option<String>,
     pub compose: Compose,
-    pub profile: LoadProfile,
+    /// Compiled once here; the load and the read-back render its requests.
+    pub profile: CompiledProfile,
     pub load_nodes: Vec<String>,
     pub ready_timeout: Duration,
     pub steady: Duration,
@@ -380,8 +381,8 @@ impl Plan {
                     if let Some(clients) = file.load.clients {
                         p.clients = clients;
                     }
-                    match p.validate() {
-                        Ok(()) => Ok(p),
+                    match p.compile() {
+                        Ok(compiled) => Ok(compiled),
                         Err(messages) => {
                             problems.extend(
                                 messages
@@ -528,13 +529,13 @@ impl Plan {
                             &list.referenced,
                             format!("load.nodes: `{n}` is not a service of {}", compose.file.display()),
                         )),
-                        Some(s) if !s.ports.iter().any(|p| p.container_port == profile.port) => {
+                        Some(s) if !s.ports.iter().any(|p| p.container_port == profile.source.port) => {
                             problems.push(Diagnostic::at_location(
                                 path,
                                 &list.referenced,
                                 format!(
                                     "load.nodes: `{n}` does not publish port {} that the load profile uses; add `127.0.0.1::{}` to its ports",
-                                    profile.port, profile.port
+                                    profile.source.port, profile.source.port
                                 ),
                             ))
                         }
@@ -547,7 +548,11 @@ impl Plan {
                 .services
                 .iter()
                 .filter(|s| s.starts_with_cluster())
-                .filter(|s| s.ports.iter().any(|p| p.container_port == profile.port))
+                .filter(|s| {
+                    s.ports
+                        .iter()
+                        .any(|p| p.container_port == profile.source.port)
+                })
                 .map(|s| s.name.clone())
                 .collect(),
         };
@@ -556,7 +561,7 @@ impl Plan {
                 path,
                 format!(
                     "no node publishes port {} that the load profile uses: the load has nowhere to go",
-                    profile.port
+                    profile.source.port
                 ),
             ));
         }

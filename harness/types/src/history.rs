@@ -70,6 +70,18 @@ pub struct Op {
 }
 
 impl Op {
+    /// A cas the system answered with "the compare failed": a definite no-op, recorded as
+    /// outcome `fail` with no error (every other failure carries its error).
+    pub fn compare_failed(&self) -> bool {
+        self.kind == OpKind::Cas && self.outcome == Outcome::Fail && self.error.is_none()
+    }
+
+    /// Whether the system served it: acknowledged, or a cas whose compare it said failed.
+    /// Availability and error rates count these; a compare that fails is the system working.
+    pub fn answered(&self) -> bool {
+        self.outcome == Outcome::Ok || self.compare_failed()
+    }
+
     /// Open-loop latency, what a user arriving on schedule waited: from the intended send
     /// time to the answer.
     pub fn latency_us(&self) -> Micros {

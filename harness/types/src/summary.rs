@@ -144,8 +144,9 @@ pub struct PhaseResult {
     pub start: Micros,
     pub end: Micros,
     pub ops: u64,
+    /// Answered: acknowledged, or a cas whose compare failed.
     pub ok: u64,
-    /// Failed or unknown.
+    /// Failed or unknown (not a cas whose compare failed: the system answered it).
     pub errors: u64,
     pub error_rate: f64,
     pub p50_ms: f64,
@@ -229,8 +230,12 @@ pub struct LoadStats {
     #[serde(default)]
     pub cas: u64,
     pub ok: u64,
+    /// Includes `cas_compare_failed`.
     pub fail: u64,
     pub unknown: u64,
+    /// Cas operations the system answered with "the compare failed": no-ops, not errors.
+    #[serde(default)]
+    pub cas_compare_failed: u64,
     pub ops_per_s: f64,
     /// Requests goose itself counted: a cross-check of the history.
     pub goose_requests: u64,

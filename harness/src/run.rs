@@ -435,15 +435,23 @@ impl Drive<'_> {
 
         let checking = Instant::now();
         let nodes = self.end_state(&images_at_start).await;
-        let read_back = if plan.checks.data {
-            self.read_back(&targets, &ops).await
-        } else {
-            ReadBack::Skipped
+        // The read-back goes over HTTP and the convergence commands through docker exec:
+        // neither waits for the other.
+        let read_back = async {
+            if plan.checks.data {
+                self.read_back(&targets, &ops).await
+            } else {
+                ReadBack::Skipped
+            }
         };
-        let mut converge = Vec::new();
-        for c in &plan.checks.converge {
-            converge.push(self.converge(c, &nodes).await);
-        }
+        let converge = async {
+            let mut converge = Vec::new();
+            for c in &plan.checks.converge {
+                converge.push(self.converge(c, &nodes).await);
+            }
+            converge
+        };
+        let (read_back, converge) = tokio::join!(read_back, converge);
         Ok(Recorded {
             duration_ms: self.epoch.elapsed().as_millis() as u64,
             phases: PhaseTimes {
@@ -673,8 +681,8 @@ impl Drive<'_> {
             .map(|n| n.name.as_str())
             .collect();
         loop {
-            let mut answers: BTreeMap<String, String> = BTreeMap::new();
-            for n in &covered {
+            // Every node at once: each answer is a docker exec of about 0.1 s.
+            let asked = covered.iter().map(|n| async move {
                 let answer = match self
                     .cluster
                     .exec(n, &c.command, Duration::from_secs(10))
@@ -694,11 +702,15 @@ impl Drive<'_> {
                     Ok(out) => format!("(exit {}: {})", out.exit_code, out.stderr.trim()),
                     Err(e) => format!("({e})"),
                 };
-                answers.insert(n.to_string(), answer);
-            }
+                (n.to_string(), answer)
+            });
+            let answers: BTreeMap<String, String> = futures_util::future::join_all(asked)
+                .await
+                .into_iter()
+                .collect();
             let distinct: BTreeSet<&String> = answers.values().collect();
             let agreed = distinct.len() == 1 && !distinct.iter().any(|a| a.starts_with('('));
-            if agreed || Instant::now() + Duration::from_secs(1) > deadline {
+            if agreed || Instant::now() + CONVERGE_RETRY > deadline {
                 return ConvergeRun {
                     name: c.name.clone(),
                     answers,
@@ -706,10 +718,14 @@ impl Drive<'_> {
                     timeout_ms: c.timeout.as_millis() as u64,
                 };
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(CONVERGE_RETRY).await;
         }
     }
 }
+
+/// How long a convergence check waits before asking the nodes again: replicas that still
+/// apply the last writes agree a moment later.
+const CONVERGE_RETRY: Duration = Duration::from_millis(250);
 
 /// What `drive` recorded; `run` adds what happened around it (creation, teardown).
 struct Recorded {

@@ -94,8 +94,16 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         None => ops,
     };
     let (reads, linearizability) = if plan.checks.reads {
-        let lin = linearizability::check(register_ops, &linearizability::Options::default());
-        checks.push(linearizability_check(&lin, window.is_some()));
+        let options = linearizability::Options {
+            budget_per_key: plan.checks.linearizability_budget,
+            ..linearizability::Options::default()
+        };
+        let lin = linearizability::check(register_ops, &options);
+        checks.push(linearizability_check(
+            &lin,
+            window.is_some(),
+            plan.checks.unknown_fails,
+        ));
         (check::read_check(register_ops), Some(lin))
     } else {
         (
@@ -147,7 +155,11 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
 
 /// Linearizability as a check: unknown (the search ran out of budget) fails too, since
 /// "not shown" is not "shown".
-fn linearizability_check(l: &LinearizabilityResult, backup_mode: bool) -> CheckResult {
+fn linearizability_check(
+    l: &LinearizabilityResult,
+    backup_mode: bool,
+    unknown_fails: bool,
+) -> CheckResult {
     let scope = if backup_mode {
         " (up to the disaster: the restore loses the writes after its recovery point by design)"
     } else {
@@ -166,9 +178,19 @@ fn linearizability_check(l: &LinearizabilityResult, backup_mode: bool) -> CheckR
             u.key, u.budget_ms, u.states_explored, u.linearized_max, u.ops
         ));
     }
+    let pass = match l.linearizable {
+        LinearizableVerdict::True => true,
+        LinearizableVerdict::False => false,
+        LinearizableVerdict::Unknown => {
+            if !unknown_fails {
+                detail.push_str(" (unknown keys allowed: checks.linearizability.unknown is pass)");
+            }
+            !unknown_fails
+        }
+    };
     CheckResult {
         name: "every key's history is linearizable".into(),
-        pass: l.linearizable == LinearizableVerdict::True,
+        pass,
         detail,
     }
 }
@@ -280,4 +302,43 @@ fn load_stats(ops: &[Op], span: Micros, goose_requests: u64) -> LoadStats {
 
 fn ms(us: Micros) -> f64 {
     us as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn undecided() -> LinearizabilityResult {
+        LinearizabilityResult {
+            linearizable: LinearizableVerdict::Unknown,
+            keys_checked: 2,
+            keys_linearizable: 1,
+            keys_violated: 0,
+            keys_unknown: 1,
+            keys_by_zones: 1,
+            keys_by_search: 1,
+            ops_checked: 10,
+            states_explored: 100,
+            violations: Vec::new(),
+            unknown: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_undecided_key_fails_the_check_unless_the_scenario_allows_it() {
+        let l = undecided();
+        let strict = linearizability_check(&l, false, true);
+        assert!(!strict.pass, "{strict:?}");
+        let lenient = linearizability_check(&l, false, false);
+        assert!(lenient.pass, "{lenient:?}");
+        assert!(
+            lenient.detail.contains("unknown keys allowed"),
+            "{lenient:?}"
+        );
+        let violated = LinearizabilityResult {
+            linearizable: LinearizableVerdict::False,
+            ..l
+        };
+        assert!(!linearizability_check(&violated, false, false).pass);
+    }
 }

@@ -14,7 +14,8 @@ use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::loadprofile::{CompiledProfile, LoadProfile};
 use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
-    CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, WhenSpec,
+    CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, UnknownPolicy,
+    WhenSpec,
 };
 use crate::slo::SloSpec;
 use crate::yaml::{self, Diagnostic};
@@ -25,6 +26,9 @@ const DEFAULT_STEADY: Duration = Duration::from_secs(5);
 const DEFAULT_RECOVERY: Duration = Duration::from_secs(10);
 const DEFAULT_READY: Duration = Duration::from_secs(60);
 const DEFAULT_HEALTH: Duration = Duration::from_secs(60);
+/// Enough for firedrill's own histories (unique values) by a wide margin; see
+/// docs/performance.md.
+const DEFAULT_LINEARIZABILITY_BUDGET: Duration = Duration::from_secs(1);
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_WAIT_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_CONVERGE: Duration = Duration::from_secs(30);
@@ -92,6 +96,10 @@ pub struct ChecksPlan {
     pub removed: Vec<String>,
     /// The recovery phase's error rate that counts as "the load is back" for `recovers`.
     pub recovered_error_rate: f64,
+    /// The linearizability search's budget per key.
+    pub linearizability_budget: Duration,
+    /// Whether a key the search could not decide in its budget fails the run.
+    pub unknown_fails: bool,
 }
 
 /// A command that must give the same answer on every node.
@@ -516,6 +524,13 @@ impl Plan {
             }
         }
 
+        if file.checks.linearizability.budget_per_key == Some(Duration::ZERO) {
+            problems.push(Diagnostic::whole_file(
+                path,
+                "checks.linearizability.budget_per_key: must be above 0 (default 1s): with no time the search decides nothing",
+            ));
+        }
+
         let (Ok(compose), Ok(profile)) = (compose, profile) else {
             return Err(problems);
         };
@@ -602,6 +617,12 @@ impl Plan {
                     .map(|n| n.value.clone())
                     .collect(),
                 recovered_error_rate,
+                linearizability_budget: file
+                    .checks
+                    .linearizability
+                    .budget_per_key
+                    .unwrap_or(DEFAULT_LINEARIZABILITY_BUDGET),
+                unknown_fails: file.checks.linearizability.unknown == UnknownPolicy::Fail,
             },
             fault_image: file.cluster.fault_image,
             backup,
@@ -1653,6 +1674,34 @@ mod tests {
             Ok(_) => panic!("expected problems, the plan is valid:\n{steps}"),
             Err(p) => p,
         }
+    }
+
+    #[test]
+    fn an_undecided_key_fails_by_default_and_the_budget_must_be_above_zero() {
+        let step = "  - name: Wait\n    sleep: 1s\n";
+        let plan = plan_steps_of(step).unwrap();
+        assert!(plan.checks.unknown_fails);
+        assert_eq!(
+            plan.checks.linearizability_budget,
+            DEFAULT_LINEARIZABILITY_BUDGET
+        );
+        let lenient = format!(
+            "{step}checks:\n  linearizability: {{ budget_per_key: 250ms, unknown: pass }}\n"
+        );
+        let plan = plan_steps_of(&lenient).unwrap();
+        assert!(!plan.checks.unknown_fails);
+        assert_eq!(
+            plan.checks.linearizability_budget,
+            Duration::from_millis(250)
+        );
+        let zero = format!("{step}checks:\n  linearizability: {{ budget_per_key: 0s }}\n");
+        let problems = problems_of(&zero);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("checks.linearizability.budget_per_key: must be above 0")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -434,6 +434,30 @@ pub struct ChecksSpec {
     /// `destroy` step removed is known to be gone without this.
     #[serde(default)]
     pub removed: Vec<Spanned<String>>,
+    /// The linearizability check's budget, and whether an undecided key fails the run.
+    #[serde(default)]
+    pub linearizability: LinearizabilitySpec,
+}
+
+/// `checks.linearizability`: part of `reads`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearizabilitySpec {
+    /// The most time the search may spend on one key before its answer is unknown.
+    #[serde(default, with = "humantime_serde")]
+    pub budget_per_key: Option<Duration>,
+    /// `fail` (the default): an unknown answer fails the run; `pass`: it is reported and
+    /// the run may still pass.
+    #[serde(default)]
+    pub unknown: UnknownPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownPolicy {
+    #[default]
+    Fail,
+    Pass,
 }
 
 /// Replica convergence: `command` run in every node gives the same answer.
@@ -459,6 +483,7 @@ impl Default for ChecksSpec {
             health_timeout: None,
             converge: Vec::new(),
             removed: Vec::new(),
+            linearizability: LinearizabilitySpec::default(),
         }
     }
 }

@@ -50,7 +50,8 @@ pub fn bless(plan: &Plan, summary: &Summary) -> std::io::Result<bool> {
             let expected = step.source.as_ref()?.output.as_ref()?;
             let record = summary.steps.iter().find(|r| r.id == step.id)?;
             // A step that never ran printed nothing worth writing down.
-            (record.status != StepStatus::Skipped).then_some((expected, record.output.stdout.as_str()))
+            (record.status != StepStatus::Skipped)
+                .then_some((expected, record.output.stdout.as_str()))
         })
         .collect();
     let results = firedrill_report::markdown::results(summary);

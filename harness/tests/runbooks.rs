@@ -20,7 +20,11 @@ fn the_runbook_passes_with_its_expected_outputs_checked() {
     assert!(health.output.stdout.contains("etcd2:2379 is healthy"));
     assert!(check(&s, "every expected node running and healthy at the end").pass);
     // The Rollback section did not run: nothing failed.
-    assert!(!s.steps.iter().any(|r| r.id.starts_with('R')), "{:?}", s.steps);
+    assert!(
+        !s.steps.iter().any(|r| r.id.starts_with('R')),
+        "{:?}",
+        s.steps
+    );
 }
 
 #[test]
@@ -36,8 +40,15 @@ fn a_drifted_expected_output_fails_the_step_with_the_diff_and_the_line() {
     assert!(why.contains("-[..]etcd2:2379 is alive"), "{why}");
     assert!(why.contains("+http://etcd2:2379 is healthy"), "{why}");
     // The procedure stopped there, and the page's Rollback section ran.
-    assert_eq!(step(&s, "Check the running versions").status, StepStatus::Skipped);
-    assert!(s.steps.iter().any(|r| r.id.starts_with("R1")), "{:?}", s.steps);
+    assert_eq!(
+        step(&s, "Check the running versions").status,
+        StepStatus::Skipped
+    );
+    assert!(
+        s.steps.iter().any(|r| r.id.starts_with("R1")),
+        "{:?}",
+        s.steps
+    );
 }
 
 #[test]
@@ -67,7 +78,11 @@ fn blessing_an_unchanged_cluster_changes_only_the_results_region() {
         let end = page.find("<!-- /firedrill:results -->").unwrap();
         format!("{}{}", &page[..start], &page[end..])
     };
-    assert_eq!(outside(&before), outside(&after), "only the results region may change");
+    assert_eq!(
+        outside(&before),
+        outside(&after),
+        "only the results region may change"
+    );
     assert!(after.contains("**Last drill: PASS**"), "{after}");
     assert!(after.contains("seed 6"), "{after}");
 }
@@ -76,8 +91,21 @@ fn blessing_an_unchanged_cluster_changes_only_the_results_region() {
 fn rollback_at_a_step_that_does_not_exist_is_invalid_input() {
     let out = firedrill(&["run", RUNBOOK, "--rollback-at", "99"]);
     assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("--rollback-at 99: no step 99"), "{}", out.stderr);
-    let yaml = firedrill(&["run", "scenarios/rolling-upgrade.yaml", "--rollback-at", "1"]);
+    assert!(
+        out.stderr.contains("--rollback-at 99: no step 99"),
+        "{}",
+        out.stderr
+    );
+    let yaml = firedrill(&[
+        "run",
+        "scenarios/rolling-upgrade.yaml",
+        "--rollback-at",
+        "1",
+    ]);
     assert_eq!(yaml.code, 2, "{}", yaml.stderr);
-    assert!(yaml.stderr.contains("not a Markdown runbook"), "{}", yaml.stderr);
+    assert!(
+        yaml.stderr.contains("not a Markdown runbook"),
+        "{}",
+        yaml.stderr
+    );
 }

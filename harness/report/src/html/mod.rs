@@ -484,6 +484,18 @@ mod tests {
     }
 
     #[test]
+    fn backup_and_rollout_sections() {
+        let page = render(&fixtures::procedures(), &[]);
+        let from = page
+            .find("<section id=\"backup\">")
+            .expect("a backup section");
+        let to = page
+            .find("<section id=\"checks\">")
+            .expect("a checks section");
+        insta::assert_snapshot!("backup_and_rollout", &page[from..to]);
+    }
+
+    #[test]
     fn failing_report_shows_the_verdict_and_every_reason_in_order() {
         let summary = fixtures::failing();
         let page = render(&summary, &fixtures::history());

@@ -8,13 +8,16 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::cluster;
+use crate::console::Console;
+use crate::events;
 use crate::images::{self, Recipes};
 use crate::jobs;
 use crate::partition::Partition;
 use crate::run::{self, RunError, RunOptions};
+use firedrill_report::Artifacts;
 use firedrill_spec::plan::Plan;
 use firedrill_spec::yaml::Diagnostic;
-use firedrill_types::summary::Verdict;
+use firedrill_types::summary::{Summary, Verdict};
 
 pub use firedrill_types::exit;
 
@@ -452,11 +455,7 @@ async fn run_all(args: RunArgs, verbose: u8) -> u8 {
             rollback_at: rollback_at.clone(),
             jobs,
         };
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let printer = tokio::spawn(crate::console::print_events(rx));
-        let result = run::run(plan, &opts, &docker, &tx, interrupt.clone()).await;
-        drop(tx);
-        let _ = printer.await;
+        let result = run_and_report(plan, &opts, &docker, interrupt.clone()).await;
         if let (true, Ok(summary)) = (bless, &result) {
             match crate::runbook::bless(plan, summary) {
                 Ok(true) => println!("blessed {}", plan.file.display()),
@@ -482,6 +481,42 @@ async fn run_all(args: RunArgs, verbose: u8) -> u8 {
         println!("{} scenarios run; exit code {code}", plans.len());
     }
     code
+}
+
+/// One scenario: run it, judge its facts, and hand the events and the summary to the
+/// reporters.
+async fn run_and_report(
+    plan: &Plan,
+    opts: &RunOptions,
+    docker: &bollard::Docker,
+    interrupt: watch::Receiver<bool>,
+) -> Result<Summary, RunError> {
+    let mut reporters: events::Reporters = firedrill_report::artifact_writers();
+    // Last: its verdict line says the artifacts are written.
+    reporters.push(Box::new(Console::new()));
+    let (sink, subscribers) = events::subscribe(reporters);
+    let ran = run::run(plan, opts, docker, &sink, interrupt).await;
+    drop(sink);
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(e) => {
+            subscribers.close().await;
+            return Err(e);
+        }
+    };
+    let summary = firedrill_judge::summarize(plan, &ran.facts);
+    let artifacts = Artifacts {
+        dir: &ran.out_dir,
+        ops: &ran.facts.ops,
+    };
+    subscribers
+        .finish(&summary, &artifacts)
+        .await
+        .map_err(|e| RunError::Artifacts {
+            path: ran.out_dir.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    Ok(summary)
 }
 
 /// Ctrl-C and SIGTERM set the flag; the run then stops its steps and removes the cluster.

@@ -190,13 +190,7 @@ impl Cluster {
         keep: bool,
         logs_dir: &Path,
     ) -> Result<Cluster, ClusterError> {
-        let labels = HashMap::from([
-            (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_RUN.to_string(), run_id.to_string()),
-            (LABEL_PID.to_string(), std::process::id().to_string()),
-            (LABEL_KEEP.to_string(), keep.to_string()),
-            (LABEL_HOST.to_string(), this_host()),
-        ]);
+        let labels = run_labels(run_id, keep, std::process::id(), &this_host());
         let mut nodes = BTreeMap::new();
         for s in &compose.services {
             let mut ports = BTreeMap::new();
@@ -223,7 +217,7 @@ impl Cluster {
             nodes.insert(
                 s.name.clone(),
                 Node {
-                    container: format!("fd-{run_id}-{}", s.name),
+                    container: object_name(run_id, &s.name),
                     image: s.image.clone(),
                     ports,
                     env: Vec::new(),
@@ -285,7 +279,7 @@ impl Cluster {
     }
 
     fn volume_name(&self, volume: &str) -> String {
-        format!("fd-{}-{volume}", self.run_id)
+        object_name(&self.run_id, volume)
     }
 
     fn node(&self, name: &str) -> Result<Node, ClusterError> {
@@ -1041,6 +1035,45 @@ impl Cluster {
     }
 }
 
+/// The labels every object of a run carries.
+fn run_labels(run_id: &str, keep: bool, pid: u32, host: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_RUN.to_string(), run_id.to_string()),
+        (LABEL_PID.to_string(), pid.to_string()),
+        (LABEL_KEEP.to_string(), keep.to_string()),
+        (LABEL_HOST.to_string(), host.to_string()),
+    ])
+}
+
+/// The Docker name of a run's container or volume: unique per run, so runs never collide.
+fn object_name(run_id: &str, what: &str) -> String {
+    format!("fd-{run_id}-{what}")
+}
+
+/// The list filter for one run's objects, or for every firedrill object.
+fn label_filter(run_id: Option<&str>) -> HashMap<String, Vec<String>> {
+    let label = match run_id {
+        Some(id) => format!("{LABEL_RUN}={id}"),
+        None => format!("{LABEL_MANAGED}=true"),
+    };
+    HashMap::from([("label".to_string(), vec![label])])
+}
+
+/// The run an object with these labels belongs to, when that run is stale: its harness
+/// process (on this machine, `me`) is no longer `alive` and the run was not kept.
+fn stale_run<'a>(
+    labels: &'a HashMap<String, String>,
+    me: &str,
+    alive: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
+    let (run, pid) = (labels.get(LABEL_RUN)?, labels.get(LABEL_PID)?);
+    let kept = labels.get(LABEL_KEEP).is_some_and(|k| k == "true");
+    // Another machine's process cannot be looked up here: leave its runs alone.
+    let elsewhere = labels.get(LABEL_HOST).is_some_and(|h| h != me);
+    (!kept && !elsewhere && !alive(pid)).then_some(run.as_str())
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
         .local_addr()?
@@ -1070,11 +1103,7 @@ impl Reaped {
 
 /// Removes every object of one run, or of all firedrill runs when `run_id` is `None`.
 pub async fn reap(docker: &Docker, run_id: Option<&str>) -> Result<Reaped, ClusterError> {
-    let label = match run_id {
-        Some(id) => format!("{LABEL_RUN}={id}"),
-        None => format!("{LABEL_MANAGED}=true"),
-    };
-    let filters = HashMap::from([("label".to_string(), vec![label])]);
+    let filters = label_filter(run_id);
     let mut reaped = Reaped::default();
     let containers = docker
         .list_containers(Some(ListContainersOptions {
@@ -1140,22 +1169,13 @@ pub async fn reap(docker: &Docker, run_id: Option<&str>) -> Result<Reaped, Clust
 /// Removes what runs left behind when their harness process died (SIGKILL, a crash),
 /// leaving runs that are still going and runs kept on purpose with `--keep`.
 pub async fn reap_stale(docker: &Docker) -> Result<Reaped, ClusterError> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])]);
+    let filters = label_filter(None);
     let mut runs: BTreeMap<String, bool> = BTreeMap::new();
     let me = this_host();
+    let alive = |pid: &str| Path::new(&format!("/proc/{pid}")).exists();
     let mut note = |labels: Option<&HashMap<String, String>>| {
-        let Some(l) = labels else { return };
-        let (Some(run), Some(pid)) = (l.get(LABEL_RUN), l.get(LABEL_PID)) else {
-            return;
-        };
-        let kept = l.get(LABEL_KEEP).is_some_and(|k| k == "true");
-        // Another machine's process cannot be looked up here: leave its runs alone.
-        if l.get(LABEL_HOST).is_some_and(|h| *h != me) {
-            return;
-        }
-        let alive = Path::new(&format!("/proc/{pid}")).exists();
-        if !kept && !alive {
-            runs.insert(run.clone(), true);
+        if let Some(run) = labels.and_then(|l| stale_run(l, &me, alive)) {
+            runs.insert(run.to_string(), true);
         }
     };
     let containers = docker
@@ -1193,4 +1213,72 @@ pub async fn reap_stale(docker: &Docker) -> Result<Reaped, ClusterError> {
         total.networks += r.networks;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_object_of_a_run_carries_its_labels() {
+        let l = run_labels("6d7dc96b", true, 4242, "ci-7");
+        assert_eq!(l[LABEL_MANAGED], "true");
+        assert_eq!(l[LABEL_RUN], "6d7dc96b");
+        assert_eq!(l[LABEL_PID], "4242");
+        assert_eq!(l[LABEL_KEEP], "true");
+        assert_eq!(l[LABEL_HOST], "ci-7");
+        assert_eq!(l.len(), 5);
+        assert_eq!(run_labels("r", false, 1, "h")[LABEL_KEEP], "false");
+    }
+
+    #[test]
+    fn names_carry_the_run_id() {
+        assert_eq!(object_name("6d7dc96b", "kv1"), "fd-6d7dc96b-kv1");
+    }
+
+    #[test]
+    fn reaping_filters_by_run_or_by_the_managed_label() {
+        assert_eq!(
+            label_filter(Some("6d7dc96b"))["label"],
+            ["firedrill.run=6d7dc96b"]
+        );
+        assert_eq!(label_filter(None)["label"], ["firedrill.managed=true"]);
+    }
+
+    #[test]
+    fn a_run_is_stale_only_when_its_process_here_is_gone_and_it_was_not_kept() {
+        let labels = |keep: bool, host: &str| run_labels("r1", keep, 4242, host);
+        let dead = |_: &str| false;
+        let alive = |pid: &str| pid == "4242";
+        assert_eq!(stale_run(&labels(false, "me"), "me", dead), Some("r1"));
+        assert_eq!(
+            stale_run(&labels(false, "me"), "me", alive),
+            None,
+            "running"
+        );
+        assert_eq!(stale_run(&labels(true, "me"), "me", dead), None, "--keep");
+        assert_eq!(
+            stale_run(&labels(false, "other"), "me", dead),
+            None,
+            "another machine's process cannot be looked up"
+        );
+        // Labels written before the host label existed: judged here.
+        let mut old = labels(false, "me");
+        old.remove(LABEL_HOST);
+        assert_eq!(stale_run(&old, "me", dead), Some("r1"));
+        // Not a run's object at all.
+        old.remove(LABEL_PID);
+        assert_eq!(stale_run(&old, "me", dead), None);
+    }
+
+    #[test]
+    fn reaped_totals_every_kind() {
+        let r = Reaped {
+            containers: 3,
+            volumes: 2,
+            networks: 1,
+        };
+        assert_eq!(r.total(), 6);
+        assert_eq!(Reaped::default().total(), 0);
+    }
 }

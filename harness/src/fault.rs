@@ -127,15 +127,7 @@ impl<'a> Faults<'a> {
             })?;
         sidecars.insert(node.to_string(), (name.clone(), started));
         drop(sidecars);
-        let hook = [(CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")]
-            .map(|(chain, from)| {
-                format!(
-                    "(iptables -N {chain} 2>/dev/null || iptables -F {chain}) && \
-                     (iptables -C {from} -j {chain} 2>/dev/null || iptables -I {from} -j {chain})"
-                )
-            })
-            .join(" && ");
-        self.run(node, &name, &hook).await?;
+        self.run(node, &name, &hook_script()).await?;
         Ok(name)
     }
 
@@ -164,11 +156,7 @@ impl<'a> Faults<'a> {
     /// Adds rules to `node`'s chain; returns the commands, for the transcript.
     async fn add_rules(&self, node: &str, rules: &[(&str, String)]) -> Result<String, FaultError> {
         let sidecar = self.sidecar(node).await?;
-        let script: Vec<String> = rules
-            .iter()
-            .map(|(chain, r)| format!("iptables -A {chain} {r}"))
-            .collect();
-        let script = script.join(" && ");
+        let script = append_script(rules);
         self.run(node, &sidecar, &script).await?;
         Ok(format!("[{node}] {script}\n"))
     }
@@ -180,46 +168,7 @@ impl<'a> Faults<'a> {
         for n in &all {
             ips.insert(n.clone(), self.cluster.ip(n).await?);
         }
-        let ip = |n: &str| {
-            ips.get(n)
-                .cloned()
-                .ok_or_else(|| ClusterError::NoAddress(n.to_string()))
-        };
-        // Rules per node: drop what comes from, and what goes to, the listed addresses.
-        let mut rules: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
-        match p {
-            Partition::Isolate(node) => {
-                for peer in all.iter().filter(|n| *n != node) {
-                    let addr = ip(peer)?;
-                    let r = rules.entry(node.clone()).or_default();
-                    r.push((CHAIN_IN, format!("-s {addr} -j DROP")));
-                    r.push((CHAIN_OUT, format!("-d {addr} -j DROP")));
-                }
-            }
-            Partition::Groups(groups) => {
-                for (i, g) in groups.iter().enumerate() {
-                    for other in groups.iter().skip(i + 1) {
-                        for a in g {
-                            for b in other {
-                                let addr = ip(b)?;
-                                let r = rules.entry(a.clone()).or_default();
-                                r.push((CHAIN_IN, format!("-s {addr} -j DROP")));
-                                r.push((CHAIN_OUT, format!("-d {addr} -j DROP")));
-                            }
-                        }
-                    }
-                }
-            }
-            Partition::OneWay { from, to } => {
-                let addr = ip(from)?;
-                for b in to {
-                    rules
-                        .entry(b.clone())
-                        .or_default()
-                        .push((CHAIN_IN, format!("-s {addr} -j DROP")));
-                }
-            }
-        }
+        let rules = partition_rules(p, &all, &ips)?;
         let mut done = String::new();
         for (node, r) in rules {
             done.push_str(&self.add_rules(&node, &r).await?);
@@ -236,11 +185,11 @@ impl<'a> Faults<'a> {
         share: f64,
         connections_only: bool,
     ) -> Result<String, FaultError> {
-        let syn = if connections_only { " --syn" } else { "" };
-        let rule = format!(
-            "-p tcp --dport {port}{syn} -m statistic --mode random --probability {share} -j REJECT --reject-with tcp-reset"
-        );
-        self.add_rules(node, &[(CHAIN_IN, rule)]).await
+        self.add_rules(
+            node,
+            &[(CHAIN_IN, reject_rule(port, share, connections_only))],
+        )
+        .await
     }
 
     /// Adds delay and/or loss on the node's interface with tc netem, where the kernel has it.
@@ -251,18 +200,9 @@ impl<'a> Faults<'a> {
         loss: Option<f64>,
     ) -> Result<String, FaultError> {
         let sidecar = self.sidecar(node).await?;
-        let mut spec = String::new();
-        if let Some(d) = delay {
-            spec.push_str(&format!(" delay {}ms", d.as_millis()));
-        }
-        if let Some(l) = loss {
-            spec.push_str(&format!(" loss {}%", l * 100.0));
-        }
-        let command = format!("tc qdisc replace dev eth0 root netem{spec}");
+        let command = netem_command(delay, loss);
         match self.run(node, &sidecar, &command).await {
-            Err(FaultError::Command { output, .. })
-                if output.contains("qdisc kind is unknown") || output.contains("No such file") =>
-            {
+            Err(FaultError::Command { output, .. }) if lacks_netem(&output) => {
                 Err(FaultError::NoNetem(output))
             }
             Err(e) => Err(e),
@@ -318,10 +258,237 @@ async fn remove_sidecar(cluster: &Cluster, node: &str, sidecar: &str) -> Result<
     Ok(())
 }
 
+/// Creates the chains (or empties them, in a namespace used before) and hooks them into
+/// INPUT and OUTPUT once.
+fn hook_script() -> String {
+    [(CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")]
+        .map(|(chain, from)| {
+            format!(
+                "(iptables -N {chain} 2>/dev/null || iptables -F {chain}) && \
+                 (iptables -C {from} -j {chain} 2>/dev/null || iptables -I {from} -j {chain})"
+            )
+        })
+        .join(" && ")
+}
+
+/// One shell line that appends each rule to its chain, stopping at the first that fails.
+fn append_script(rules: &[(&str, String)]) -> String {
+    rules
+        .iter()
+        .map(|(chain, r)| format!("iptables -A {chain} {r}"))
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+/// Per node, the rules to append: (chain, rule).
+type NodeRules = BTreeMap<String, Vec<(&'static str, String)>>;
+
+/// The rules each node gets for a partition: drop what comes from, and what goes to, the
+/// addresses it must not reach. `all` are the nodes created, `ips` their addresses.
+fn partition_rules(
+    p: &Partition,
+    all: &[String],
+    ips: &BTreeMap<String, String>,
+) -> Result<NodeRules, ClusterError> {
+    let ip = |n: &str| {
+        ips.get(n)
+            .cloned()
+            .ok_or_else(|| ClusterError::NoAddress(n.to_string()))
+    };
+    let mut rules = NodeRules::new();
+    let mut cut = |node: &str, addr: &str| {
+        let r = rules.entry(node.to_string()).or_default();
+        r.push((CHAIN_IN, format!("-s {addr} -j DROP")));
+        r.push((CHAIN_OUT, format!("-d {addr} -j DROP")));
+    };
+    match p {
+        Partition::Isolate(node) => {
+            for peer in all.iter().filter(|n| *n != node) {
+                cut(node, &ip(peer)?);
+            }
+        }
+        Partition::Groups(groups) => {
+            for (i, g) in groups.iter().enumerate() {
+                for other in groups.iter().skip(i + 1) {
+                    for a in g {
+                        for b in other {
+                            cut(a, &ip(b)?);
+                        }
+                    }
+                }
+            }
+        }
+        Partition::OneWay { from, to } => {
+            let addr = ip(from)?;
+            for b in to {
+                rules
+                    .entry(b.clone())
+                    .or_default()
+                    .push((CHAIN_IN, format!("-s {addr} -j DROP")));
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// Resets a random share of the TCP packets (or only the new connections) to `port`.
+fn reject_rule(port: u16, share: f64, connections_only: bool) -> String {
+    let syn = if connections_only { " --syn" } else { "" };
+    format!(
+        "-p tcp --dport {port}{syn} -m statistic --mode random --probability {share} -j REJECT --reject-with tcp-reset"
+    )
+}
+
+fn netem_command(delay: Option<Duration>, loss: Option<f64>) -> String {
+    let mut spec = String::new();
+    if let Some(d) = delay {
+        spec.push_str(&format!(" delay {}ms", d.as_millis()));
+    }
+    if let Some(l) = loss {
+        spec.push_str(&format!(" loss {}%", l * 100.0));
+    }
+    format!("tc qdisc replace dev eth0 root netem{spec}")
+}
+
+/// tc's answer on a kernel without the netem module (or without tc's qdisc support).
+fn lacks_netem(output: &str) -> bool {
+    output.contains("qdisc kind is unknown") || output.contains("No such file")
+}
+
 /// A suffix that keeps a new sidecar's name apart from the one it replaces.
 fn unix_nanos() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips() -> BTreeMap<String, String> {
+        (1..=3)
+            .map(|i| (format!("kv{i}"), format!("10.0.0.{i}")))
+            .collect()
+    }
+
+    fn nodes() -> Vec<String> {
+        ips().into_keys().collect()
+    }
+
+    fn rules(p: &Partition) -> BTreeMap<String, Vec<String>> {
+        partition_rules(p, &nodes(), &ips())
+            .expect("every node has an address")
+            .into_iter()
+            .map(|(n, r)| (n, r.iter().map(|(c, r)| format!("{c} {r}")).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn an_isolated_node_drops_traffic_to_and_from_every_peer() {
+        let r = rules(&Partition::Isolate("kv2".into()));
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["kv2"], "only kv2 gets rules");
+        assert_eq!(
+            r["kv2"],
+            [
+                "FIREDRILL-IN -s 10.0.0.1 -j DROP",
+                "FIREDRILL-OUT -d 10.0.0.1 -j DROP",
+                "FIREDRILL-IN -s 10.0.0.3 -j DROP",
+                "FIREDRILL-OUT -d 10.0.0.3 -j DROP",
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_cut_only_between_groups_and_leave_unlisted_nodes_alone() {
+        let r = rules(&Partition::Groups(vec![
+            vec!["kv1".into()],
+            vec!["kv2".into()],
+        ]));
+        assert_eq!(
+            r["kv1"],
+            [
+                "FIREDRILL-IN -s 10.0.0.2 -j DROP",
+                "FIREDRILL-OUT -d 10.0.0.2 -j DROP"
+            ]
+        );
+        // The earlier group holds the rules; the later one and kv3 are untouched.
+        assert!(!r.contains_key("kv2") && !r.contains_key("kv3"), "{r:?}");
+    }
+
+    #[test]
+    fn one_way_drops_only_arriving_packets_at_the_receivers() {
+        let r = rules(&Partition::OneWay {
+            from: "kv1".into(),
+            to: vec!["kv2".into(), "kv3".into()],
+        });
+        for n in ["kv2", "kv3"] {
+            assert_eq!(r[n], ["FIREDRILL-IN -s 10.0.0.1 -j DROP"], "{n}");
+        }
+        assert!(!r.contains_key("kv1"));
+    }
+
+    #[test]
+    fn a_node_without_an_address_is_an_error_not_a_missing_rule() {
+        let mut ips = ips();
+        ips.remove("kv3");
+        let err = partition_rules(&Partition::Isolate("kv1".into()), &nodes(), &ips)
+            .expect_err("kv3 has no address");
+        assert!(matches!(err, ClusterError::NoAddress(n) if n == "kv3"));
+    }
+
+    #[test]
+    fn rules_are_appended_in_order_and_stop_at_the_first_failure() {
+        let script = append_script(&[
+            (CHAIN_IN, "-s 10.0.0.1 -j DROP".into()),
+            (CHAIN_OUT, "-d 10.0.0.1 -j DROP".into()),
+        ]);
+        assert_eq!(
+            script,
+            "iptables -A FIREDRILL-IN -s 10.0.0.1 -j DROP && iptables -A FIREDRILL-OUT -d 10.0.0.1 -j DROP"
+        );
+    }
+
+    #[test]
+    fn the_hook_creates_or_flushes_each_chain_and_hooks_it_once() {
+        let hook = hook_script();
+        for (chain, from) in [(CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")] {
+            assert!(
+                hook.contains(&format!(
+                    "(iptables -N {chain} 2>/dev/null || iptables -F {chain})"
+                )),
+                "{hook}"
+            );
+            assert!(
+                hook.contains(&format!(
+                    "(iptables -C {from} -j {chain} 2>/dev/null || iptables -I {from} -j {chain})"
+                )),
+                "{hook}"
+            );
+        }
+    }
+
+    #[test]
+    fn reject_resets_a_share_of_packets_or_only_of_new_connections() {
+        assert_eq!(
+            reject_rule(2379, 0.25, false),
+            "-p tcp --dport 2379 -m statistic --mode random --probability 0.25 -j REJECT --reject-with tcp-reset"
+        );
+        assert!(reject_rule(2379, 1.0, true).starts_with("-p tcp --dport 2379 --syn -m statistic"));
+    }
+
+    #[test]
+    fn netem_gives_delay_in_ms_and_loss_in_percent() {
+        assert_eq!(
+            netem_command(Some(Duration::from_millis(150)), Some(0.05)),
+            "tc qdisc replace dev eth0 root netem delay 150ms loss 5%"
+        );
+        assert_eq!(
+            netem_command(None, Some(0.5)),
+            "tc qdisc replace dev eth0 root netem loss 50%"
+        );
+        assert!(lacks_netem("Error: Specified qdisc kind is unknown."));
+        assert!(!lacks_netem("RTNETLINK answers: Operation not permitted"));
+    }
 }

@@ -1,5 +1,6 @@
-//! One run of a plan: cluster up, load on, steps through the phases, checks, verdict,
-//! artifacts, cluster down. Everything it learns flows out as events and one `Summary`.
+//! One run of a plan: cluster up, load on, steps through the phases, the end state read,
+//! cluster down. Everything it learns flows out as events and one `RunFacts`; the caller
+//! judges them and hands the summary to the reporters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -23,9 +24,7 @@ use firedrill_types::facts::{
     ConvergeRun, KillSwitchRun, MarkTime, PhaseTimes, ReadBack, RecoveryMark, RunFacts,
 };
 use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, TextPool};
-use firedrill_types::summary::{
-    NodeRecord, RolloutResult, StepRecord, StepStatus, Summary, Timings,
-};
+use firedrill_types::summary::{NodeRecord, RolloutResult, StepRecord, StepStatus, Timings};
 
 /// Lines of a failed node's log kept in the verdict.
 const LOG_TAIL_LINES: usize = 20;
@@ -77,6 +76,12 @@ impl RunError {
     }
 }
 
+/// What a run recorded, and where its artifacts are.
+pub struct Ran {
+    pub facts: RunFacts,
+    pub out_dir: PathBuf,
+}
+
 /// Runs the plan and removes what it created (unless `keep`), whatever happens.
 pub async fn run(
     plan: &Plan,
@@ -84,7 +89,7 @@ pub async fn run(
     docker: &Docker,
     events: &EventSink,
     interrupt: watch::Receiver<bool>,
-) -> Result<Summary, RunError> {
+) -> Result<Ran, RunError> {
     let run_id = format!("{:08x}", rand::random::<u32>());
     let seed = opts.seed.unwrap_or_else(rand::random::<u64>);
     let out_dir = match &opts.out_dir {
@@ -201,25 +206,11 @@ pub async fn run(
             ..recorded.timings
         },
     };
-    let summary = firedrill_judge::summarize(plan, &facts);
-    let archived = archive_final_state(&facts.read_back, &out_dir)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            firedrill_report::write_all(&summary, &facts.ops, &out_dir).map_err(|e| e.to_string())
-        });
-    archived.map_err(|e| RunError::Artifacts {
+    archive_final_state(&facts.read_back, &out_dir).map_err(|source| RunError::Artifacts {
         path: out_dir.clone(),
-        source: std::io::Error::other(e),
+        source,
     })?;
-    emit(
-        events,
-        RunEvent::Finished {
-            verdict: summary.verdict,
-            reasons: summary.reasons.clone(),
-            out_dir,
-        },
-    );
-    Ok(summary)
+    Ok(Ran { facts, out_dir })
 }
 
 /// How to reach each node of a kept cluster, and how to remove it.
@@ -272,8 +263,12 @@ fn archive_final_state(read_back: &ReadBack, out_dir: &Path) -> std::io::Result<
 
 fn default_out_dir(scenario: &str) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let base = Path::new("reports").join(scenario);
-    let mut dir = base.join(&stamp);
+    unused_dir(&Path::new("reports").join(scenario), &stamp)
+}
+
+/// `base/stamp`, or `base/stamp-2`, `-3`… when two runs start within the same second.
+fn unused_dir(base: &Path, stamp: &str) -> PathBuf {
+    let mut dir = base.join(stamp);
     let mut n = 2;
     while dir.exists() {
         dir = base.join(format!("{stamp}-{n}"));
@@ -746,7 +741,11 @@ struct Recorded {
 
 /// The process's peak resident memory (Linux `VmHWM`), where /proc tells it.
 fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_hwm_mib(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// `VmHWM:   42496 kB` of a /proc status file, in MiB.
+fn vm_hwm_mib(status: &str) -> Option<f64> {
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))?
@@ -826,5 +825,84 @@ impl Recorder {
         self.task.await.map_err(std::io::Error::other)??;
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(std::mem::take(&mut *live))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firedrill_types::exit;
+    use firedrill_types::facts::FinalValue;
+
+    #[test]
+    fn each_run_error_has_its_documented_exit_code() {
+        let io = || std::io::Error::other("disk full");
+        let cases = [
+            (
+                RunError::Artifacts {
+                    path: "reports/x".into(),
+                    source: io(),
+                },
+                exit::INFRASTRUCTURE,
+            ),
+            (RunError::Load("goose".into()), exit::INFRASTRUCTURE),
+            (
+                RunError::Cluster(ClusterError::UnknownNode("kv9".into())),
+                exit::INFRASTRUCTURE,
+            ),
+            (RunError::Panicked("oops".into()), exit::INTERNAL),
+            (RunError::Interrupted, exit::INTERRUPTED),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.exit_code(), code, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_second_run_in_the_same_second_gets_its_own_directory() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let first = unused_dir(base.path(), "20250314T092653Z");
+        assert_eq!(first, base.path().join("20250314T092653Z"));
+        std::fs::create_dir(&first).expect("mkdir");
+        let second = unused_dir(base.path(), "20250314T092653Z");
+        assert_eq!(second, base.path().join("20250314T092653Z-2"));
+        std::fs::create_dir(&second).expect("mkdir");
+        assert!(unused_dir(base.path(), "20250314T092653Z").ends_with("20250314T092653Z-3"));
+    }
+
+    #[test]
+    fn the_final_state_is_one_json_line_per_key_and_nothing_when_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        archive_final_state(&ReadBack::Skipped, dir.path()).expect("skipped");
+        assert!(!dir.path().join(FINAL_STATE_FILE).exists());
+        let values = vec![
+            FinalValue {
+                key: "k1".into(),
+                value: Some("c1-w7".into()),
+                read_at: 12,
+                node: "kv1".into(),
+            },
+            FinalValue {
+                key: "k2".into(),
+                value: None,
+                read_at: 13,
+                node: "kv2".into(),
+            },
+        ];
+        archive_final_state(&ReadBack::Done(values.clone()), dir.path()).expect("written");
+        let text = std::fs::read_to_string(dir.path().join(FINAL_STATE_FILE)).expect("read");
+        let back: Vec<FinalValue> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a line is a FinalValue"))
+            .collect();
+        assert_eq!(back, values);
+    }
+
+    #[test]
+    fn peak_memory_is_read_from_vm_hwm() {
+        let status = "Name:\tfiredrill\nVmPeak:\t  90000 kB\nVmHWM:\t   43520 kB\n";
+        assert_eq!(vm_hwm_mib(status), Some(42.5));
+        assert_eq!(vm_hwm_mib("Name:\tfiredrill\n"), None);
+        assert_eq!(vm_hwm_mib("VmHWM: lots"), None);
     }
 }

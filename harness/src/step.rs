@@ -1305,3 +1305,189 @@ fn outcome_word(o: GateOutcome) -> &'static str {
         GateOutcome::NoData => "no data",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::Regex;
+
+    fn planned(id: &str, name: &str, action: Action) -> PlannedStep {
+        PlannedStep {
+            id: id.into(),
+            name: name.into(),
+            prose: String::new(),
+            action,
+            expect: Expectation::default(),
+            captures: Vec::new(),
+            when: Vec::new(),
+            wait: None,
+            timeout: Duration::from_secs(30),
+            recovers: None,
+            begins: Vec::new(),
+            ends: Vec::new(),
+            source: None,
+        }
+    }
+
+    fn exec(node: &str, command: &str) -> Action {
+        Action::Exec {
+            node: node.into(),
+            command: command.into(),
+        }
+    }
+
+    fn stdout(text: &str) -> StepOutput {
+        StepOutput {
+            exit_code: Some(0),
+            stdout: text.into(),
+            ..StepOutput::default()
+        }
+    }
+
+    #[test]
+    fn transcript_names_are_slugs_under_steps() {
+        let s = planned("4.2", "Stop kv2 (gracefully!)", exec("kv2", "true"));
+        assert_eq!(transcript_name(&s), "steps/4_2-stop-kv2-gracefully.txt");
+        let long = planned("1", &"x".repeat(60), exec("kv1", "true"));
+        assert_eq!(
+            transcript_name(&long),
+            format!("steps/1-{}.txt", "x".repeat(48))
+        );
+    }
+
+    #[test]
+    fn actions_are_described_as_a_runbook_would_print_them() {
+        assert_eq!(describe(&exec("kv1", "kvctl get a")), "[kv1] kvctl get a");
+        assert_eq!(
+            describe(&Action::Partition(PartitionPlan::Groups(vec![
+                vec!["kv1".into()],
+                vec!["kv2".into(), "kv3".into()]
+            ]))),
+            "partition into [kv1] | [kv2, kv3]"
+        );
+        assert_eq!(
+            describe(&Action::Reject {
+                node: "kv1".into(),
+                port: 2379,
+                share: 0.25,
+                connections_only: true
+            }),
+            "reject 25% of the connections to kv1:2379 (TCP reset)"
+        );
+        assert_eq!(
+            describe(&Action::Netem {
+                node: "kv2".into(),
+                delay: Some(Duration::from_millis(200)),
+                loss: None
+            }),
+            "netem on kv2: delay 200ms"
+        );
+        assert_eq!(describe(&Action::Heal(None)), "heal every fault");
+        assert_eq!(
+            describe(&Action::Destroy {
+                node: "kv3".into(),
+                volumes: vec!["data".into()]
+            }),
+            "destroy kv3 and its volumes data"
+        );
+    }
+
+    #[test]
+    fn a_skipped_step_keeps_its_action_and_why() {
+        let r = skipped(
+            &planned("5", "Compact", exec("kv1", "kvctl compact")),
+            "step 4 failed",
+        );
+        assert_eq!(r.status, StepStatus::Skipped);
+        assert_eq!(r.action, "[kv1] kvctl compact");
+        assert_eq!(r.error.as_deref(), Some("step 4 failed"));
+        assert_eq!((r.attempts, r.duration_ms), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_command_quotes_the_last_lines_of_stderr_else_stdout() {
+        assert_eq!(tail("a\nb\nc\nd\n", "ignored"), ": b | c | d");
+        assert_eq!(tail("  \n", "only stdout"), ": only stdout");
+        assert_eq!(tail("", ""), "");
+    }
+
+    #[test]
+    fn json_pointers_give_strings_bare_and_everything_else_as_json() {
+        let text = r#" {"version": {"server": "1.5.0", "members": [1, 2]}} "#;
+        assert_eq!(json_text(text, "/version/server").as_deref(), Ok("1.5.0"));
+        assert_eq!(json_text(text, "/version/members").as_deref(), Ok("[1,2]"));
+        let missing = json_text(text, "/nope").expect_err("nothing there");
+        assert!(missing.contains("nothing at /nope"), "{missing}");
+        let not_json = json_text("ok", "/a").expect_err("not JSON");
+        assert!(not_json.starts_with("output is not JSON"), "{not_json}");
+    }
+
+    #[test]
+    fn captures_take_the_first_group_and_optional_ones_fall_back() {
+        let mut step = planned("1", "Find the leader", exec("kv1", "kvctl status"));
+        let leader = Capture::Regex(Regex::new(r"leader=(\w+)").expect("regex"));
+        step.captures = vec![("leader".into(), leader.clone(), None)];
+        let mut vars = BTreeMap::new();
+        capture(&step, &stdout("id=1 leader=kv2\n"), &mut vars).expect("found");
+        assert_eq!(vars["leader"], "kv2");
+
+        let err = capture(&step, &stdout("no leader\n"), &mut vars).expect_err("required");
+        assert!(
+            err.starts_with("capture `leader`: output does not match"),
+            "{err}"
+        );
+
+        // An optional capture that finds nothing clears the earlier value, or sets its default.
+        step.captures = vec![("leader".into(), leader.clone(), Some(Fallback::Clear))];
+        capture(&step, &stdout("no leader\n"), &mut vars).expect("optional");
+        assert!(!vars.contains_key("leader"));
+        vars.insert("first".into(), "kv1".into());
+        step.captures = vec![(
+            "leader".into(),
+            leader,
+            Some(Fallback::Default("${first}".into())),
+        )];
+        capture(&step, &stdout("no leader\n"), &mut vars).expect("default");
+        assert_eq!(vars["leader"], "kv1");
+    }
+
+    #[test]
+    fn the_observed_share_counts_only_backends_of_the_rollout() {
+        let op = |t_call: Micros, backend: Option<&str>| Op {
+            id: t_call,
+            client: 0,
+            node: "lb".into(),
+            kind: firedrill_types::history::OpKind::Read,
+            key: "k".into(),
+            value: None,
+            expected: None,
+            t_intended: t_call,
+            t_call,
+            t_return: t_call + 1,
+            outcome: firedrill_types::history::Outcome::Ok,
+            error: None,
+            backend: backend.map(Arc::from),
+        };
+        let history: LiveHistory = Arc::new(Mutex::new(vec![
+            op(0, Some("canary")),
+            op(1, Some("stable")),
+            op(2, Some("stable")),
+            op(3, Some("stable")),
+            op(4, Some("elsewhere")),
+            op(5, None),
+            op(10, Some("canary")),
+        ]));
+        let baseline = vec!["stable".to_string()];
+        let who = Backends {
+            canary: "canary",
+            baseline: &baseline,
+        };
+        assert_eq!(observed_share(&history, who, 0, 10), Some(0.25));
+        assert_eq!(
+            observed_share(&history, who, 4, 10),
+            None,
+            "no backend of ours"
+        );
+        assert_eq!(ops_since(&history, 4).len(), 3);
+    }
+}

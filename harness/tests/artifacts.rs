@@ -40,6 +40,30 @@ fn the_history_and_the_final_state_recount_to_the_summary() {
     assert!(s.load.fail + s.load.unknown > 0, "{:#?}", s.load);
 }
 
+/// Every reporter finished: each artifact writer its file, and the console the verdict
+/// (last, so after the files).
+#[test]
+fn every_reporter_wrote_its_artifact_and_the_console_the_verdict() {
+    let (out, s, dir) = run();
+    for file in ["summary.json", "report.md", "report.html", "junit.xml"] {
+        let len = std::fs::metadata(dir.path().join(file))
+            .map(|m| m.len())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(len > 0, "{file} is empty");
+    }
+    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    let verdict = out
+        .stdout
+        .find("verdict: PASS")
+        .unwrap_or_else(|| panic!("no verdict line:\n{}", out.stdout));
+    let artifacts = format!("artifacts: {}", dir.path().display());
+    assert!(
+        out.stdout[verdict..].contains(&artifacts),
+        "{artifacts} does not follow the verdict:\n{}",
+        out.stdout
+    );
+}
+
 fn op(id: u64, key: &str, value: &str, (t_call, t_return): (u64, u64), outcome: &str) -> RawOp {
     RawOp {
         id,

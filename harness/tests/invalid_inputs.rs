@@ -152,11 +152,14 @@ refused! {
     http_with_an_unknown_method: "http-unknown-method.yaml" at "http-unknown-method.yaml:7:";
     partition_with_two_forms: "partition-two-forms.yaml" at "partition-two-forms.yaml:9:";
     reject_share_above_one: "reject-share-above-one.yaml" at "reject-share-above-one.yaml:9:";
+    reject_per_something_it_cannot_count: "reject-per-unknown.yaml" at "reject-per-unknown.yaml:9:";
+    netem_loss_above_one: "netem-loss-above-one.yaml" at "netem-loss-above-one.yaml:9:";
     netem_without_delay_or_loss: "netem-no-delay-no-loss.yaml" at "netem-no-delay-no-loss.yaml:9:";
     recovers_on_a_step_without_a_node: "recovers-without-node.yaml" at "recovers-without-node.yaml:11:";
     // Rollouts and backup marks.
     rollout_stages_that_shrink: "rollout-stages-shrink.yaml" at "rollout-stages-shrink.yaml:7:";
     rollout_canary_also_in_the_baseline: "rollout-canary-in-baseline.yaml" at "rollout-canary-in-baseline.yaml:7:";
+    rollout_stage_above_all_the_traffic: "rollout-stage-above-100.yaml" at "rollout-stage-above-100.yaml:7:";
     unknown_mark: "marks-unknown-mark.yaml" at "marks-unknown-mark.yaml:8:";
     // Backgrounds, stalls and conditions.
     unknown_key_inside_a_background: "background-unknown-key.yaml" at "background-unknown-key.yaml:10:";
@@ -164,10 +167,12 @@ refused! {
     when_names_an_undefined_variable: "when-undefined-var.yaml" at "when-undefined-var.yaml:7:";
     // A problem of the marks as a whole: the message names the file, without a line.
     disaster_marked_before_the_backup: "marks-disaster-before-backup.yaml" at "marks-disaster-before-backup.yaml: the step marked `disaster` must come after";
+    backup_marked_on_two_steps: "marks-backup-on-two-steps.yaml" at "marks-backup-on-two-steps.yaml: `marks: backup` is on 2 steps";
     // Checks.
     removed_names_an_unknown_node: "removed-unknown-node.yaml" at "removed-unknown-node.yaml:10:";
     // `checks.converge` problems name the file, without a line.
     converge_over_an_unknown_node: "converge-unknown-node.yaml" at "converge-unknown-node.yaml: checks.converge";
+    converge_compare_that_is_not_a_regex: "converge-compare-invalid-regex.yaml" at "converge-compare-invalid-regex.yaml: checks.converge";
     // Files that are not scenarios at all.
     empty_file: "file-empty.yaml" at "file-empty.yaml: is empty";
     file_of_comments_only: "file-only-comments.yaml" at "file-only-comments.yaml: holds only comments";

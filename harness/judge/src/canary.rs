@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use firedrill_spec::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use firedrill_types::history::{Micros, Op};
-use firedrill_types::summary::{GateEvaluation, GateOutcome};
+use firedrill_types::summary::{GateEvaluation, GateOutcome, Unit};
 
 /// Which operations a gate looks at: those invoked at or after `start` that returned by
 /// `end`. Operations still in flight at `end` are not visible yet, whatever their fate.
@@ -70,7 +70,8 @@ pub fn history_gate(
         canary: None,
         baseline: None,
         limit: None,
-        unit: String::new(),
+        // A metric gate's: judged by `metric_gate`, it has no data here.
+        unit: Unit::Value,
         samples: 0,
         baseline_samples: 0,
         outcome: GateOutcome::NoData,
@@ -82,7 +83,7 @@ pub fn history_gate(
             max_over_baseline,
         } => {
             e.metric = "error_rate".into();
-            e.unit = "ratio".into();
+            e.unit = Unit::Ratio;
             e.samples = canary.len() as u64;
             e.baseline_samples = baseline.len() as u64;
             let rate = |ops: &[&Op]| {
@@ -118,7 +119,7 @@ pub fn history_gate(
             floor,
         } => {
             e.metric = format!("p{}", quantile_label(*quantile));
-            e.unit = "ms".into();
+            e.unit = Unit::Ms;
             let ok = |ops: &[&Op]| -> Vec<Micros> {
                 let mut l: Vec<Micros> = ops
                     .iter()
@@ -185,7 +186,7 @@ pub fn metric_gate(
         canary: None,
         baseline: first,
         limit: None,
-        unit: "value".into(),
+        unit: Unit::Value,
         samples: 0,
         baseline_samples: 0,
         outcome: GateOutcome::NoData,
@@ -683,7 +684,7 @@ mod tests {
             canary: Some(1.0),
             baseline: None,
             limit: Some(0.0),
-            unit: "ratio".into(),
+            unit: Unit::Ratio,
             samples: 10,
             baseline_samples: 0,
             outcome: GateOutcome::Fail,

@@ -20,15 +20,10 @@ const MAX_EXAMPLES: usize = 5;
 /// read (None = the key is absent). Keys not in the map were not read back.
 pub fn data_check(ops: &[Op], final_values: &BTreeMap<String, Option<String>>) -> DataResult {
     let index = WriteIndex::new(ops);
-    let mut result = DataResult {
-        keys: final_values.len() as u64,
-        acked: index.acked.values().map(|a| a.by_return.len() as u64).sum(),
-        ..DataResult::default()
-    };
+    let mut result = index.data_result(final_values);
 
     for (key, value) in final_values {
-        let acked = index.acked.get(key.as_str());
-        let acked_writes = acked.map(|a| a.by_return.as_slice()).unwrap_or_default();
+        let acked_writes = index.acked_of(key);
         let Some(value) = value else {
             for w in acked_writes {
                 result.lost += 1;
@@ -43,10 +38,7 @@ pub fn data_check(ops: &[Op], final_values: &BTreeMap<String, Option<String>>) -
         };
         let Some(w) = index.write_of(key, value) else {
             // Which writes this value displaced is unknowable, so no loss is guessed.
-            result.unexpected += 1;
-            push_example(&mut result.unexpected_examples, || {
-                format!("key {key} holds {value:?}, which no write of that key produced")
-            });
+            unwritten(&mut result, key, value);
             continue;
         };
         match w.outcome {
@@ -127,26 +119,15 @@ pub fn backup_data_check(
     w: &BackupWindow,
 ) -> DataResult {
     let index = WriteIndex::new(ops);
-    let mut result = DataResult {
-        keys: final_values.len() as u64,
-        acked: index.acked.values().map(|a| a.by_return.len() as u64).sum(),
-        ..DataResult::default()
-    };
+    let mut result = index.data_result(final_values);
     for (key, value) in final_values {
-        let acked_writes = index
-            .acked
-            .get(key.as_str())
-            .map(|a| a.by_return.as_slice())
-            .unwrap_or_default();
+        let acked_writes = index.acked_of(key);
         // Which acknowledged writes should have replaced the final value, and what it is.
         let (replaces, holds) = match value {
             None => (Replaced::ByAll, "the key is absent".to_string()),
             Some(value) => {
                 let Some(f) = index.write_of(key, value) else {
-                    result.unexpected += 1;
-                    push_example(&mut result.unexpected_examples, || {
-                        format!("key {key} holds {value:?}, which no write of that key produced")
-                    });
+                    unwritten(&mut result, key, value);
                     continue;
                 };
                 let between = f.t_call > w.end && f.t_call <= w.disaster_end;
@@ -371,6 +352,23 @@ impl<'a> WriteIndex<'a> {
     fn write_of(&self, key: &str, value: &str) -> Option<&'a Op> {
         self.by_value.get(&(key, value)).copied()
     }
+
+    /// The key's acknowledged writes, by `t_return`.
+    fn acked_of(&self, key: &str) -> &[&'a Op] {
+        self.acked
+            .get(key)
+            .map(|a| a.by_return.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// A data check's result before any key is judged: what was read back and acknowledged.
+    fn data_result(&self, final_values: &BTreeMap<String, Option<String>>) -> DataResult {
+        DataResult {
+            keys: final_values.len() as u64,
+            acked: self.acked.values().map(|a| a.by_return.len() as u64).sum(),
+            ..DataResult::default()
+        }
+    }
 }
 
 /// One key's acknowledged writes, sorted by `t_return`.
@@ -414,6 +412,14 @@ impl<'a> AckedWrites<'a> {
         let n = self.returns.partition_point(|&r| r < t);
         n.checked_sub(1).map(|i| self.latest_call[i])
     }
+}
+
+/// A key holding a value no write of it produced: unexpected.
+fn unwritten(result: &mut DataResult, key: &str, value: &str) {
+    result.unexpected += 1;
+    push_example(&mut result.unexpected_examples, || {
+        format!("key {key} holds {value:?}, which no write of that key produced")
+    });
 }
 
 /// Builds the example only while fewer than [`MAX_EXAMPLES`] are kept, so a history full

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 
 use firedrill_spec::slo::SloSpec;
 use firedrill_types::history::{Micros, Op, PhaseWindow};
-use firedrill_types::summary::{PhaseResult, SloResult};
+use firedrill_types::summary::{PhaseResult, SloResult, Unit};
 
 /// Judges the operations invoked inside `window` against `spec`.
 pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseResult {
@@ -51,7 +51,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
             name: "error_rate".into(),
             limit,
             observed: error_rate,
-            unit: "ratio".into(),
+            unit: Unit::Ratio,
             pass: error_rate <= limit,
         });
     }
@@ -67,7 +67,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
             name: "max_unavailable".into(),
             limit,
             observed: longest_unavailable_ms,
-            unit: "ms".into(),
+            unit: Unit::Ms,
             pass: longest_unavailable_ms <= limit,
         });
     }
@@ -76,7 +76,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
             name: "min_ops".into(),
             limit: limit as f64,
             observed: total as f64,
-            unit: "ops".into(),
+            unit: Unit::Ops,
             pass: total >= limit,
         });
     }
@@ -152,7 +152,7 @@ fn latency_slo(name: &str, limit: Duration, observed_ms: f64, ok: u64) -> SloRes
         name: name.into(),
         limit,
         observed: observed_ms,
-        unit: "ms".into(),
+        unit: Unit::Ms,
         pass: ok > 0 && observed_ms <= limit,
     }
 }
@@ -277,7 +277,7 @@ mod tests {
             ["error_rate", "p50", "p99", "max_unavailable", "min_ops"]
         );
         assert!(r.slos.iter().all(|s| s.pass), "{:?}", r.slos);
-        assert_eq!(slo(&r, "min_ops").unit, "ops");
+        assert_eq!(slo(&r, "min_ops").unit, Unit::Ops);
     }
 
     #[test]
@@ -315,7 +315,7 @@ mod tests {
         assert!((r.error_rate - 0.15).abs() < 1e-12);
         let s = slo(&r, "error_rate");
         assert!(!s.pass);
-        assert_eq!((s.limit, s.unit.as_str()), (0.1, "ratio"));
+        assert_eq!((s.limit, s.unit), (0.1, Unit::Ratio));
 
         // The healthy twin: the same load, fewer errors than the limit.
         for o in ops.iter_mut().take(10) {
@@ -378,6 +378,21 @@ mod tests {
             )
             .pass
         );
+    }
+
+    #[test]
+    fn units_keep_the_names_summary_json_had_as_strings() {
+        for (unit, name) in [
+            (Unit::Ratio, "ratio"),
+            (Unit::Ms, "ms"),
+            (Unit::Ops, "ops"),
+            (Unit::Value, "value"),
+        ] {
+            assert_eq!(unit.name(), name);
+            let json = serde_json::to_value(unit).expect("encode");
+            assert_eq!(json, name);
+            assert_eq!(serde_json::from_value::<Unit>(json).expect("decode"), unit);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The verdict: every check of a run folded into pass or fail, with one sentence per failure.
 
 use firedrill_types::summary::{
-    CheckResult, DataResult, PhaseResult, ReadResult, StepRecord, StepStatus, Verdict,
+    CheckResult, DataResult, PhaseResult, ReadResult, StepRecord, StepStatus, Unit, Verdict,
 };
 
 pub fn judge(
@@ -26,8 +26,8 @@ pub fn judge(
                 "SLO breached in the {} phase: {} was {} (limit {})",
                 p.phase.name(),
                 slo.name,
-                show(slo.observed, &slo.unit),
-                show(slo.limit, &slo.unit)
+                show(slo.observed, slo.unit),
+                show(slo.limit, slo.unit)
             ));
         }
     }
@@ -60,11 +60,11 @@ pub fn judge(
     (verdict, reasons)
 }
 
-fn show(v: f64, unit: &str) -> String {
+fn show(v: f64, unit: Unit) -> String {
     match unit {
-        "ratio" => format!("{:.2}%", v * 100.0),
-        "ms" => format!("{v:.0} ms"),
-        other => format!("{v} {other}"),
+        Unit::Ratio => format!("{:.2}%", v * 100.0),
+        Unit::Ms => format!("{v:.0} ms"),
+        Unit::Ops | Unit::Value => format!("{v} {}", unit.name()),
     }
 }
 
@@ -91,7 +91,7 @@ mod tests {
                 name: "max_unavailable".into(),
                 limit: 3000.0,
                 observed: 9000.0,
-                unit: "ms".into(),
+                unit: Unit::Ms,
                 pass: false,
             }],
         }];

@@ -10,11 +10,11 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, GateOutcome, PhaseResult, ReadResult, RolloutResult,
-    SloResult, StageResult, StepRecord, StepStatus, Summary, Verdict,
+    BackupResult, CheckResult, DataResult, PhaseResult, ReadResult, RolloutResult, SloResult,
+    StageResult, StepRecord, StepStatus, Summary, Verdict,
 };
 
-use crate::{first_line, millis, percent, run_clock, slo_value, ReportError};
+use crate::{first_line, millis, percent, run_clock, slo_value, view, ReportError};
 
 /// The name of the `<testsuites>` element.
 pub const REPORT_NAME: &str = "firedrill";
@@ -135,8 +135,8 @@ fn tail(text: &str) -> String {
 }
 
 fn slo_case(scenario: &str, phase: &PhaseResult, slo: &SloResult) -> TestCase {
-    let observed = slo_value(slo.observed, &slo.unit);
-    let limit = slo_value(slo.limit, &slo.unit);
+    let observed = slo_value(slo.observed, slo.unit);
+    let limit = slo_value(slo.limit, slo.unit);
     let text = format!(
         "{} in phase {} ({} – {} s on the run clock): observed {observed}, limit {limit}\n\
          phase: {} ops, {} errors ({}), p50 {}, p99 {}, longest unavailability {}\n",
@@ -257,11 +257,7 @@ fn stage_case(scenario: &str, r: &RolloutResult, s: &StageResult) -> TestCase {
             run_clock(e.at),
             e.gate,
             e.metric,
-            match e.outcome {
-                GateOutcome::Pass => "pass",
-                GateOutcome::Fail => "fail",
-                GateOutcome::NoData => "no data",
-            },
+            view::gate_outcome(e.outcome),
             e.detail
         ));
     }
@@ -275,8 +271,11 @@ fn stage_case(scenario: &str, r: &RolloutResult, s: &StageResult) -> TestCase {
 }
 
 fn rollout_case(scenario: &str, r: &RolloutResult) -> TestCase {
-    let outcome = r.outcome.map_or("not finished", |o| o.name());
-    let message = format!("rollout {outcome}, expected {}", r.expected.name());
+    let message = format!(
+        "rollout {}, expected {}",
+        view::rollout_outcome(r),
+        r.expected.name()
+    );
     let mut text = format!("{message}\n");
     if let Some(f) = &r.failure {
         text.push_str(&format!("why: {f}\n"));

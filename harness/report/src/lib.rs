@@ -1,20 +1,23 @@
-//! Reporters: turn the [`Summary`] of a run into files in the run's output directory.
+//! Reporters: the run's events and its [`Summary`] turned into what people read, through
+//! one trait, [`Reporter`]; [`artifact_writers`] write the files of the output directory.
 //!
-//! Reporters only read the summary (and, for the HTML charts, the operation history), never
-//! the runner, so a report can be re-rendered later from `summary.json` and `history.jsonl`.
+//! Reporters only read the events and the summary (and, for the HTML charts, the operation
+//! history), never the runner, so a report can be re-rendered later from `summary.json` and
+//! `history.jsonl`.
 
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
-mod view;
+mod reporter;
+pub mod view;
 
-use std::fs;
+pub use reporter::{artifact_writers, Artifacts, Reporter};
+
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use firedrill_types::history::Op;
-use firedrill_types::summary::{DataResult, ReadResult, StepRecord, StepStatus, Summary};
+use firedrill_types::summary::{DataResult, ReadResult, StepRecord, StepStatus, Summary, Unit};
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const MARKDOWN_FILE: &str = "report.md";
@@ -35,25 +38,6 @@ pub enum ReportError {
         path.display()
     )]
     Write { path: PathBuf, source: io::Error },
-}
-
-/// Writes summary.json, report.md, junit.xml and report.html into `out_dir` (which exists);
-/// `ops` is the run's operation history, drawn in report.html's charts.
-pub fn write_all(summary: &Summary, ops: &[Op], out_dir: &Path) -> Result<(), ReportError> {
-    // Render everything before writing anything, so an encoding error leaves no half set.
-    let mut json = serde_json::to_string_pretty(summary)?;
-    json.push('\n');
-    let files = [
-        (SUMMARY_FILE, json),
-        (MARKDOWN_FILE, markdown::render(summary)),
-        (JUNIT_FILE, junit::render(summary)?),
-        (HTML_FILE, html::render(summary, ops)),
-    ];
-    for (name, text) in files {
-        let path = out_dir.join(name);
-        fs::write(&path, text).map_err(|source| ReportError::Write { path, source })?;
-    }
-    Ok(())
 }
 
 /// The verdict in one sentence: how each part of the judgement came out.
@@ -238,11 +222,11 @@ fn run_clock(micros: u64) -> String {
 }
 
 /// An SLO value in its unit: ratios as percentages, `ms` with 1 decimal, anything else as is.
-fn slo_value(value: f64, unit: &str) -> String {
+fn slo_value(value: f64, unit: Unit) -> String {
     match unit {
-        "ratio" => percent(value),
-        "ms" => millis(value),
-        other => format!("{value} {other}"),
+        Unit::Ratio => percent(value),
+        Unit::Ms => millis(value),
+        Unit::Ops | Unit::Value => format!("{value} {}", unit.name()),
     }
 }
 
@@ -276,12 +260,12 @@ pub(crate) mod fixtures {
         }
     }
 
-    fn slo(name: &str, limit: f64, observed: f64, unit: &str) -> SloResult {
+    fn slo(name: &str, limit: f64, observed: f64, unit: Unit) -> SloResult {
         SloResult {
             name: name.to_string(),
             limit,
             observed,
-            unit: unit.to_string(),
+            unit,
             pass: observed <= limit,
         }
     }
@@ -310,9 +294,9 @@ pub(crate) mod fixtures {
             p99_ms,
             longest_unavailable_ms,
             slos: vec![
-                slo("error_rate", 0.01, error_rate, "ratio"),
-                slo("p99", 250.0, p99_ms, "ms"),
-                slo("max_unavailable", 2000.0, longest_unavailable_ms, "ms"),
+                slo("error_rate", 0.01, error_rate, Unit::Ratio),
+                slo("p99", 250.0, p99_ms, Unit::Ms),
+                slo("max_unavailable", 2000.0, longest_unavailable_ms, Unit::Ms),
             ],
         }
     }
@@ -504,7 +488,7 @@ pub(crate) mod fixtures {
         gate: &str,
         metric: &str,
         (canary, baseline, limit): (f64, Option<f64>, f64),
-        unit: &str,
+        unit: Unit,
         outcome: GateOutcome,
     ) -> GateEvaluation {
         GateEvaluation {
@@ -515,7 +499,7 @@ pub(crate) mod fixtures {
             canary: Some(canary),
             baseline,
             limit: Some(limit),
-            unit: unit.to_string(),
+            unit,
             samples: 12,
             baseline_samples: 880,
             outcome,
@@ -566,7 +550,7 @@ pub(crate) mod fixtures {
                 "canary error rate",
                 "error_rate",
                 (0.0, Some(0.0), 0.01),
-                "ratio",
+                Unit::Ratio,
                 GateOutcome::Pass,
             ),
             evaluation(
@@ -574,7 +558,7 @@ pub(crate) mod fixtures {
                 "canary p95",
                 "p95",
                 (12.5, Some(10.1), 50.0),
-                "ms",
+                Unit::Ms,
                 GateOutcome::Pass,
             ),
         ];
@@ -585,7 +569,7 @@ pub(crate) mod fixtures {
                 "canary error rate",
                 "error_rate",
                 (0.19, Some(0.0), 0.01),
-                "ratio",
+                Unit::Ratio,
                 GateOutcome::Fail,
             ),
             evaluation(
@@ -593,7 +577,7 @@ pub(crate) mod fixtures {
                 "canary error rate",
                 "error_rate",
                 (0.21, Some(0.0), 0.01),
-                "ratio",
+                Unit::Ratio,
                 GateOutcome::Fail,
             ),
         ];
@@ -725,45 +709,6 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firedrill_types::summary::Summary;
-
-    #[test]
-    fn write_all_writes_the_four_files_and_the_summary_round_trips() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let summary = fixtures::failing();
-        let ops = fixtures::history();
-        write_all(&summary, &ops, dir.path()).expect("write_all");
-
-        let json = fs::read_to_string(dir.path().join(SUMMARY_FILE)).expect("summary.json");
-        let back: Summary = serde_json::from_str(&json).expect("summary.json parses as Summary");
-        // Summary has no PartialEq: compare through the JSON value instead.
-        assert_eq!(
-            serde_json::to_value(&back).expect("encode"),
-            serde_json::to_value(&summary).expect("encode"),
-        );
-        assert!(
-            json.contains("\n  \"scenario\": \"rolling-upgrade\""),
-            "pretty JSON"
-        );
-
-        let md = fs::read_to_string(dir.path().join(MARKDOWN_FILE)).expect("report.md");
-        assert_eq!(md, markdown::render(&summary));
-        let xml = fs::read_to_string(dir.path().join(JUNIT_FILE)).expect("junit.xml");
-        assert_eq!(xml, junit::render(&summary).expect("junit"));
-        let page = fs::read_to_string(dir.path().join(HTML_FILE)).expect("report.html");
-        assert_eq!(page, html::render(&summary, &ops));
-    }
-
-    #[test]
-    fn write_all_names_the_path_it_could_not_write() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let missing = dir.path().join("no-such-dir");
-        let err = write_all(&fixtures::passing(), &[], &missing).expect_err("must fail");
-        assert!(matches!(err, ReportError::Write { .. }), "{err:?}");
-        let message = err.to_string();
-        assert!(message.contains("no-such-dir/summary.json"), "{message}");
-        assert!(message.contains("writable"), "{message}");
-    }
 
     #[test]
     fn numbers_are_pretty() {
@@ -776,8 +721,9 @@ mod tests {
         assert_eq!(seconds_from_ms(5), "0.005 s");
         assert_eq!(run_clock(10_012_345), "10.012");
         assert_eq!(run_clock(1_999_600), "2.000");
-        assert_eq!(slo_value(0.5, "ratio"), "50.00 %");
-        assert_eq!(slo_value(3.0, "ops"), "3 ops");
+        assert_eq!(slo_value(0.5, Unit::Ratio), "50.00 %");
+        assert_eq!(slo_value(12.34, Unit::Ms), "12.3 ms");
+        assert_eq!(slo_value(3.0, Unit::Ops), "3 ops");
     }
 
     #[test]

@@ -4,34 +4,33 @@
 //! each step's real output as its "expected output", then service levels, data, reads,
 //! checks, load and the versions seen.
 
-use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
-    ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary,
-    Verdict,
-};
+use firedrill_types::summary::{StepStatus, Summary, Verdict};
 
-use crate::{
-    capitalized, data_sentence, html_escape, millis, percent, plural, reads_sentence, run_clock,
-    seconds_from_ms, slo_value, tally, view, wall_clock, FOLD_LINES,
-};
+use crate::view::{self, Align, Cell, Table};
+use crate::{html_escape, seconds_from_ms};
 
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
-    header(&mut out, summary);
-    procedure(&mut out, &summary.steps);
-    service_levels(&mut out, &summary.phases);
-    data(&mut out, &summary.data);
-    reads(&mut out, &summary.reads);
+    header(&mut out, &view::header(summary));
+    procedure(&mut out, &view::steps(&summary.steps));
+    service_levels(&mut out, &view::service_levels(&summary.phases));
+    history_check(&mut out, "Data", &view::data(&summary.data));
+    history_check(&mut out, "Reads", &view::reads(&summary.reads));
     if let Some(b) = &summary.backup {
-        backup(&mut out, b, &summary.data);
+        backup(&mut out, &view::backup(b, &summary.data));
     }
     if let Some(r) = &summary.rollout {
-        rollout(&mut out, r);
+        rollout(&mut out, &view::rollout(r));
     }
-    recoveries(&mut out, &summary.recoveries);
-    checks(&mut out, &summary.checks);
-    load(&mut out, &summary.load);
-    versions(&mut out, &summary.nodes);
+    let sections = [
+        view::recoveries(&summary.recoveries),
+        Some(view::checks(&summary.checks)),
+        Some(view::load(&summary.load)),
+        Some(view::versions(&summary.nodes)),
+    ];
+    for section in sections.iter().flatten() {
+        table_section(&mut out, section);
+    }
     out.push_str(&format!(
         "---\n\n<sub>Written by firedrill from summary.json ({}).</sub>\n",
         summary.schema
@@ -44,10 +43,7 @@ pub fn render(summary: &Summary) -> String {
 pub fn results(summary: &Summary) -> String {
     let mut out = format!(
         "**Last drill: {}** on {} (run {}, seed {}, {}) — `firedrill run {} --seed {}`\n\n",
-        match summary.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        },
+        view::verdict_word(summary.verdict),
         summary.started_at,
         summary.run_id,
         summary.seed,
@@ -61,7 +57,7 @@ pub fn results(summary: &Summary) -> String {
     if !summary.reasons.is_empty() {
         out.push('\n');
     }
-    service_levels(&mut out, &summary.phases);
+    service_levels(&mut out, &view::service_levels(&summary.phases));
     out.push_str(&format!(
         "Load: {} operations, {} acknowledged writes, {} lost.\n",
         summary.load.ops, summary.data.acked, summary.data.lost
@@ -69,40 +65,38 @@ pub fn results(summary: &Summary) -> String {
     out
 }
 
-fn header(out: &mut String, s: &Summary) {
-    let verdict = match s.verdict {
-        Verdict::Pass => "✅ PASS",
-        Verdict::Fail => "❌ FAIL",
+fn header(out: &mut String, h: &view::Header) {
+    let mark = match h.verdict {
+        Verdict::Pass => "✅",
+        Verdict::Fail => "❌",
     };
-    out.push_str(&format!("# {}: {verdict}\n\n", s.scenario));
-    out.push_str(&format!("**{}**\n\n", tally(s)));
-    if s.verdict == Verdict::Fail || !s.reasons.is_empty() {
+    out.push_str(&format!(
+        "# {}: {mark} {}\n\n",
+        h.scenario,
+        view::verdict_word(h.verdict)
+    ));
+    out.push_str(&format!("**{}**\n\n", h.tally));
+    if let Some(reasons) = &h.failure {
         out.push_str("## Why it failed\n\n");
-        for reason in &s.reasons {
-            out.push_str(&format!("- {}\n", reason.trim()));
-        }
-        if s.reasons.is_empty() {
-            out.push_str("- the run recorded no reason\n");
+        for reason in reasons {
+            out.push_str(&format!("- {reason}\n"));
         }
         out.push('\n');
     }
-    if !s.description.trim().is_empty() {
-        out.push_str(&format!("{}\n\n", s.description.trim()));
+    if let Some(d) = &h.description {
+        out.push_str(&format!("{d}\n\n"));
     }
-    if let Some(runbook) = &s.runbook {
-        out.push_str(&format!("- **Runbook:** <{}>\n", runbook.trim()));
+    if let Some(runbook) = &h.runbook {
+        out.push_str(&format!("- **Runbook:** <{runbook}>\n"));
     }
-    out.push_str(&format!("- **Scenario file:** {}\n", code(&s.file)));
-    out.push_str(&format!("- **Seed:** {}\n", code(&s.seed.to_string())));
-    out.push_str(&format!("- **Run id:** {}\n", code(&s.run_id)));
-    out.push_str(&format!("- **Started:** {}\n", wall_clock(&s.started_at)));
-    out.push_str(&format!(
-        "- **Duration:** {}\n\n",
-        seconds_from_ms(s.duration_ms)
-    ));
+    for (term, value, is_code) in &h.facts {
+        let value = if *is_code { code(value) } else { value.clone() };
+        out.push_str(&format!("- **{term}:** {value}\n"));
+    }
+    out.push('\n');
 }
 
-fn procedure(out: &mut String, steps: &[StepRecord]) {
+fn procedure(out: &mut String, steps: &[view::Step]) {
     out.push_str("## Procedure\n\n");
     if steps.is_empty() {
         out.push_str("_No steps._\n\n");
@@ -114,399 +108,186 @@ fn procedure(out: &mut String, steps: &[StepRecord]) {
             StepStatus::Skipped => "⏭",
         };
         out.push_str(&format!("### {mark} {}. {}\n\n", step.id, step.name));
-        if !step.prose.trim().is_empty() {
-            out.push_str(&format!("{}\n\n", step.prose.trim()));
+        if let Some(prose) = &step.prose {
+            out.push_str(&format!("{prose}\n\n"));
         }
         fenced(out, "sh", &step.action);
-        match step.status {
-            StepStatus::Skipped => {
-                out.push_str("_Not run: an earlier step failed or the run was interrupted._\n\n");
-                continue;
+        let Some(ran) = &step.ran else {
+            out.push_str("_Not run: an earlier step failed or the run was interrupted._\n\n");
+            continue;
+        };
+        match &ran.error {
+            Some(view::Error::Block(error)) => {
+                out.push_str("**Failed:**\n\n");
+                fenced(out, "text", error);
             }
-            StepStatus::Failed => {
-                let error = step.error.as_deref().unwrap_or("the run recorded no error");
-                if error.contains('\n') {
-                    out.push_str("**Failed:**\n\n");
-                    fenced(out, "text", error);
-                } else {
-                    out.push_str(&format!("**Failed:** {}\n\n", error.trim()));
-                }
-                step_output(out, "Output", &step.output);
-            }
-            StepStatus::Passed => step_output(out, "Expected output", &step.output),
+            Some(view::Error::Line(error)) => out.push_str(&format!("**Failed:** {error}\n\n")),
+            None => {}
         }
+        step_output(out, &ran.output);
         out.push_str(&format!(
-            "Started at {} s on the run clock, took {}, {}. Transcript: {}.\n\n",
-            run_clock(step.started),
-            seconds_from_ms(step.duration_ms),
-            plural(step.attempts as usize, "attempt", "attempts"),
-            code(&step.transcript),
+            "{}. Transcript: {}.\n\n",
+            ran.timing,
+            code(&ran.transcript),
         ));
     }
 }
 
-fn step_output(out: &mut String, label: &str, output: &StepOutput) {
-    let status: Vec<String> = output
-        .exit_code
-        .map(|c| format!("exit code {c}"))
-        .into_iter()
-        .chain(output.http_status.map(|s| format!("HTTP {s}")))
-        .collect();
-    let label = if status.is_empty() {
-        label.to_string()
-    } else {
-        format!("{label} ({})", status.join(", "))
-    };
-    if output.stdout.is_empty() {
-        out.push_str(&format!("**{label}:** nothing on stdout.\n\n"));
-    } else {
-        output_block(out, &label, &output.stdout);
+fn step_output(out: &mut String, output: &view::Output) {
+    match &output.stdout {
+        Some(stdout) => output_block(out, stdout),
+        None => out.push_str(&format!("**{}:** nothing on stdout.\n\n", output.label)),
     }
-    if !output.stderr.is_empty() {
-        output_block(out, "stderr", &output.stderr);
+    if let Some(stderr) = &output.stderr {
+        output_block(out, stderr);
     }
 }
 
 /// One stream of a step's output; long ones are folded in `<details>`.
-fn output_block(out: &mut String, label: &str, text: &str) {
-    let lines = text.lines().count();
-    if lines > FOLD_LINES {
+fn output_block(out: &mut String, s: &view::Stream) {
+    if s.folded {
         out.push_str(&format!(
-            "<details><summary>{}: {lines} lines</summary>\n\n",
-            html_escape(label)
+            "<details><summary>{}: {} lines</summary>\n\n",
+            html_escape(&s.label),
+            s.lines
         ));
-        fenced(out, "text", text);
+        fenced(out, "text", &s.text);
         out.push_str("</details>\n\n");
     } else {
-        out.push_str(&format!("**{label}:**\n\n"));
-        fenced(out, "text", text);
+        out.push_str(&format!("**{}:**\n\n", s.label));
+        fenced(out, "text", &s.text);
     }
 }
 
-fn service_levels(out: &mut String, phases: &[PhaseResult]) {
+fn service_levels(out: &mut String, levels: &view::ServiceLevels) {
     out.push_str("## Service levels\n\n");
-    if phases.is_empty() {
+    if levels.phases.rows.is_empty() {
         out.push_str("_No phases measured._\n\n");
         return;
     }
-    out.push_str(
-        "| Phase | Window (s) | Ops | Errors | Error rate | p50 | p99 | Longest unavailability |\n",
-    );
-    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|\n");
-    for p in phases {
-        out.push_str(&format!(
-            "| {} | {} – {} | {} | {} | {} | {} | {} | {} |\n",
-            p.phase.name(),
-            run_clock(p.start),
-            run_clock(p.end),
-            p.ops,
-            p.errors,
-            percent(p.error_rate),
-            millis(p.p50_ms),
-            millis(p.p99_ms),
-            millis(p.longest_unavailable_ms),
-        ));
-    }
-    out.push('\n');
-    if phases.iter().all(|p| p.slos.is_empty()) {
+    table(out, &levels.phases);
+    if levels.slos.rows.is_empty() {
         out.push_str("_No SLOs set._\n\n");
         return;
     }
-    out.push_str("| Phase | SLO | Limit | Observed | Result |\n");
-    out.push_str("|---|---|--:|--:|---|\n");
-    for p in phases {
-        for slo in &p.slos {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                p.phase.name(),
-                cell(&slo.name),
-                slo_value(slo.limit, &slo.unit),
-                slo_value(slo.observed, &slo.unit),
-                if slo.pass { "✅ met" } else { "❌ breached" },
-            ));
-        }
+    table(out, &levels.slos);
+}
+
+fn history_check(out: &mut String, title: &str, c: &view::HistoryCheck) {
+    out.push_str(&format!("## {title}\n\n"));
+    out.push_str(&format!("{} {}\n\n", pass_mark(c.pass), c.sentence));
+    table(out, &c.counts);
+    out.push_str(&format!("{}\n\n", c.note));
+    for e in &c.examples {
+        out.push_str(&format!("{}:\n\n", e.heading));
+        fenced(out, "text", &e.text);
     }
-    out.push('\n');
 }
 
-fn data(out: &mut String, d: &DataResult) {
-    out.push_str("## Data\n\n");
-    out.push_str(&format!(
-        "{} {}.\n\n",
-        pass_mark(d.pass),
-        capitalized(&data_sentence(d))
-    ));
-    out.push_str("| Keys read back | Acked writes | Lost | Unexpected | Recovered |\n");
-    out.push_str("|--:|--:|--:|--:|--:|\n");
-    out.push_str(&format!(
-        "| {} | {} | {} | {} | {} |\n\n",
-        d.keys, d.acked, d.lost, d.unexpected, d.recovered
-    ));
-    out.push_str(
-        "Lost: acknowledged, but gone after recovery. Unexpected: a value no write produced, or \
-         one whose write failed. Recovered: an unknown outcome whose value is present (allowed).\n\n",
-    );
-    examples(out, "Lost writes", d.lost, &d.lost_examples);
-    examples(
-        out,
-        "Unexpected values",
-        d.unexpected,
-        &d.unexpected_examples,
-    );
-}
-
-fn reads(out: &mut String, r: &ReadResult) {
-    out.push_str("## Reads\n\n");
-    out.push_str(&format!(
-        "{} {}.\n\n",
-        pass_mark(r.pass),
-        capitalized(&reads_sentence(r))
-    ));
-    out.push_str("| Checked | Phantom | Future | Stale |\n");
-    out.push_str("|--:|--:|--:|--:|\n");
-    out.push_str(&format!(
-        "| {} | {} | {} | {} |\n\n",
-        r.checked, r.phantom, r.future, r.stale
-    ));
-    out.push_str(
-        "Phantom: a value no write produced, or one whose write failed. Future: returned before \
-         its write began. Stale: older than a write that completed before the read began.\n\n",
-    );
-    examples(
-        out,
-        "Offending reads",
-        r.phantom + r.future + r.stale,
-        &r.examples,
-    );
-}
-
-fn examples(out: &mut String, label: &str, total: u64, examples: &[String]) {
-    if examples.is_empty() {
-        return;
-    }
-    out.push_str(&format!(
-        "{label} ({} of {}):\n\n",
-        examples.len(),
-        total.max(examples.len() as u64)
-    ));
-    fenced(out, "text", &examples.join("\n"));
-}
-
-fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
+fn backup(out: &mut String, b: &view::Backup) {
     out.push_str("## Backup and restore\n\n");
-    out.push_str("| Event | Run clock (s) | Took |\n|---|---|--:|\n");
-    out.push_str(&format!(
-        "| Backup: {} | {} – {} | {} |\n",
-        cell(&b.backup_step),
-        run_clock(b.backup_start),
-        run_clock(b.backup_end),
-        seconds_from_ms((b.backup_end - b.backup_start) / 1000),
-    ));
-    out.push_str(&format!(
-        "| Disaster: {} | {} – {} | {} |\n",
-        cell(&b.disaster_step),
-        run_clock(b.disaster_start),
-        run_clock(b.disaster_end),
-        seconds_from_ms((b.disaster_end - b.disaster_start) / 1000),
-    ));
-    out.push_str(&format!(
-        "| Restored cluster's first answer | {} | {} after the last node was lost |\n\n",
-        b.first_ok_after
-            .map_or_else(|| "never".to_string(), run_clock),
-        b.restore_ms
-            .map_or_else(|| "never".to_string(), |m| seconds_from_ms(m as u64)),
-    ));
+    table(out, &b.timeline);
     out.push_str(&format!(
         "{} **Recovery time (RTO):** {}{}.\n\n",
         pass_mark(b.pass),
-        b.rto_ms.map_or_else(
-            || "never served again".to_string(),
-            |m| seconds_from_ms(m as u64)
-        ),
-        b.rto_limit_ms
-            .map(|l| format!(" (limit {})", seconds_from_ms(l as u64)))
-            .unwrap_or_default(),
+        b.rto,
+        b.rto_limit,
     ));
     out.push_str(&format!(
         "**Recovery point (RPO) seen:** {}{}: from the backup's start to the last write acknowledged before the disaster{}. \
          {} acknowledged writes came after the backup ended; {} of them are gone (after the recovery point, allowed), \
          and {} writes that overlapped the backup are gone (indeterminate, allowed).\n\n",
-        b.rpo_ms.map_or_else(|| "none".to_string(), |m| seconds_from_ms(m as u64)),
-        b.rpo_limit_ms
-            .map(|l| format!(" (limit {})", seconds_from_ms(l as u64)))
-            .unwrap_or_default(),
-        b.last_ack_before_disaster
-            .map(|t| format!(" at {} s", run_clock(t)))
-            .unwrap_or_default(),
+        b.rpo,
+        b.rpo_limit,
+        b.last_ack,
         b.writes_after_backup,
-        d.after_recovery_point,
-        d.indeterminate,
+        b.after_recovery_point,
+        b.indeterminate,
     ));
 }
 
-fn rollout(out: &mut String, r: &RolloutResult) {
+fn rollout(out: &mut String, r: &view::Rollout) {
     out.push_str("## Canary rollout\n\n");
-    let outcome = r.outcome.map_or("not finished", |o| o.name());
-    let matched = r.outcome == Some(r.expected);
     out.push_str(&format!(
-        "{} Canary {} against {}: **{outcome}**, {}.\n\n",
-        pass_mark(matched),
+        "{} Canary {} against {}: **{}**, {}.\n\n",
+        pass_mark(r.expected.is_none()),
         code(&r.canary),
         r.baseline
             .iter()
             .map(|b| code(b))
             .collect::<Vec<_>>()
             .join(", "),
-        if matched {
-            "as expected".to_string()
-        } else {
-            format!("expected {}", r.expected.name())
+        r.outcome,
+        match r.expected {
+            None => "as expected".to_string(),
+            Some(expected) => format!("expected {expected}"),
         },
     ));
     if let Some(f) = &r.failure {
         out.push_str(&format!("**Rolled back:** {}\n\n", f.trim()));
     }
-    out.push_str("| Stage | Share | Weights (canary / each baseline) | Run clock (s) | Observed share | Decision |\n");
-    out.push_str("|--:|--:|--:|---|--:|---|\n");
-    for s in &r.stages {
-        out.push_str(&format!(
-            "| {} | {} % | {} / {} | {} – {} | {} | {} |\n",
-            s.index,
-            s.percent,
-            s.canary_weight,
-            s.baseline_weight,
-            run_clock(s.start),
-            run_clock(s.end),
-            s.observed_share.map_or_else(|| "n/a".to_string(), percent),
-            cell(&s.decision),
-        ));
-    }
-    out.push('\n');
-    let evaluations: Vec<String> = r
-        .stages
-        .iter()
-        .flat_map(|s| s.evaluations.iter().map(move |e| (s.index, e)))
-        .map(|(stage, e)| {
-            let value =
-                |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| slo_value(v, &e.unit));
-            format!(
-                "| {stage} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                run_clock(e.at),
-                cell(&e.gate),
-                cell(&e.metric),
-                value(e.canary),
-                value(e.baseline),
-                value(e.limit),
-                e.samples,
-                match e.outcome {
-                    GateOutcome::Pass => "✅ pass",
-                    GateOutcome::Fail => "❌ fail",
-                    GateOutcome::NoData => "⚪ no data",
-                },
-            )
-        })
-        .collect();
-    if !evaluations.is_empty() {
+    table(out, &r.stages);
+    if !r.evaluations.rows.is_empty() {
         out.push_str(&format!(
             "<details><summary>Gate evaluations: {}</summary>\n\n",
-            evaluations.len()
+            r.evaluations.rows.len()
         ));
-        out.push_str(
-            "| Stage | At (s) | Gate | Metric | Canary | Baseline | Limit | Samples | Result |\n",
-        );
-        out.push_str("|--:|--:|---|---|--:|--:|--:|--:|---|\n");
-        evaluations.iter().for_each(|row| out.push_str(row));
-        out.push_str("\n</details>\n\n");
+        table(out, &r.evaluations);
+        out.push_str("</details>\n\n");
     }
     if let Some(k) = &r.kill_switch {
         out.push_str(&format!(
-            "{} **Kill switch** (step {}) at {} s: the canary served its last request {} later (limit {}); {} requests to it in the recovery phase.\n\n",
+            "{} **Kill switch** {}\n\n",
             pass_mark(k.pass),
-            k.step,
-            run_clock(k.at),
-            k.time_to_effect_ms.map_or_else(|| "n/a".to_string(), |m| seconds_from_ms(m as u64)),
-            seconds_from_ms(k.limit_ms as u64),
-            k.canary_requests_in_recovery,
+            k.sentence
         ));
     }
 }
 
-fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
-    if recoveries.is_empty() {
-        return;
+fn table_section(out: &mut String, s: &view::TableSection) {
+    out.push_str(&format!("## {}\n\n", s.title));
+    if s.table.rows.is_empty() {
+        out.push_str(&format!("_{}_\n\n", s.empty));
+    } else {
+        table(out, &s.table);
     }
-    out.push_str("## Recovery after steps\n\n|");
-    for (heading, _) in view::RECOVERY_COLUMNS {
+    if let Some(note) = s.note {
+        out.push_str(&format!("{note}\n\n"));
+    }
+}
+
+/// A table and the blank line after it; every cell is escaped for its column.
+fn table(out: &mut String, t: &Table) {
+    out.push('|');
+    for (heading, _) in t.columns {
         out.push_str(&format!(" {heading} |"));
     }
     out.push_str("\n|");
-    for (_, numeric) in view::RECOVERY_COLUMNS {
-        out.push_str(if numeric { "---:|" } else { "---|" });
-    }
-    out.push('\n');
-    for r in view::recoveries(recoveries) {
-        out.push('|');
-        for c in &r.cells {
-            out.push_str(&format!(" {} |", cell(c)));
-        }
-        out.push_str(if r.pass {
-            " ✅ recovered |\n"
-        } else {
-            " ❌ not recovered |\n"
+    for (_, align) in t.columns {
+        out.push_str(match align {
+            Align::Right => "--:|",
+            Align::Left | Align::Wrap => "---|",
         });
     }
-    out.push_str(&format!("\n{}\n\n", view::RECOVERY_NOTE));
-}
-
-fn checks(out: &mut String, checks: &[CheckResult]) {
-    out.push_str("## Checks\n\n");
-    if checks.is_empty() {
-        out.push_str("_No checks._\n\n");
-        return;
-    }
-    out.push_str("| Check | Result | Detail |\n");
-    out.push_str("|---|---|---|\n");
-    for c in checks {
-        out.push_str(&format!(
-            "| {} | {} | {} |\n",
-            cell(&c.name),
-            if c.pass { "✅ pass" } else { "❌ fail" },
-            cell(&c.detail),
-        ));
-    }
     out.push('\n');
-}
-
-fn load(out: &mut String, l: &LoadStats) {
-    out.push_str("## Load\n\n");
-    out.push_str("| Ops | Reads | Writes | Ok | Failed | Unknown | Ops/s | Goose requests |\n");
-    out.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    out.push_str(&format!(
-        "| {} | {} | {} | {} | {} | {} | {:.1} | {} |\n\n",
-        l.ops, l.reads, l.writes, l.ok, l.fail, l.unknown, l.ops_per_s, l.goose_requests
-    ));
-}
-
-fn versions(out: &mut String, nodes: &[NodeRecord]) {
-    out.push_str("## Versions seen\n\n");
-    if nodes.is_empty() {
-        out.push_str("_No nodes recorded._\n\n");
-        return;
-    }
-    out.push_str("| Node | Image at start | Image at end | Changed |\n");
-    out.push_str("|---|---|---|---|\n");
-    for n in nodes {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            cell(&n.name),
-            cell(&code(&n.image_at_start)),
-            cell(&code(&n.image_at_end)),
-            if n.image_at_start == n.image_at_end {
-                "no"
-            } else {
-                "yes"
-            },
-        ));
+    for row in &t.rows {
+        out.push('|');
+        for c in row {
+            let text = match c {
+                Cell::Text(t) => cell(t),
+                Cell::Code(t) => cell(&code(t)),
+                Cell::Mark { pass, word } => format!(
+                    "{} {word}",
+                    match pass {
+                        Some(true) => "✅",
+                        Some(false) => "❌",
+                        None => "⚪",
+                    }
+                ),
+            };
+            out.push_str(&format!(" {text} |"));
+        }
+        out.push('\n');
     }
     out.push('\n');
 }
@@ -558,7 +339,7 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures;
+    use crate::{fixtures, FOLD_LINES};
 
     /// The fenced code blocks of a markdown document, as CommonMark reads them: a block opens
     /// with a line of 3 or more backticks and closes only at a line of at least as many.

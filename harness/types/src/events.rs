@@ -1,11 +1,12 @@
-//! What a run reports as it goes. The runner emits events; the console (and any other
-//! live view) subscribes. Nothing here reaches back into the runner.
+//! What a run reports as it goes. The runner emits events; the reporters (the console, the
+//! artifact writers) subscribe. The verdict is not an event: reporters get the judged
+//! summary once the run is over. Nothing here reaches back into the runner.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::history::Phase;
-use crate::summary::{StepRecord, Verdict};
+use crate::summary::StepRecord;
 
 #[derive(Debug, Clone)]
 pub enum RunEvent {
@@ -30,10 +31,5 @@ pub enum RunEvent {
         ops: u64,
         errors: u64,
         ops_per_s: f64,
-    },
-    Finished {
-        verdict: Verdict,
-        reasons: Vec<String>,
-        out_dir: PathBuf,
     },
 }

@@ -133,9 +133,34 @@ pub struct SloResult {
     /// The limit, in the unit of `observed`.
     pub limit: f64,
     pub observed: f64,
-    /// `ratio` or `ms`.
-    pub unit: String,
+    pub unit: Unit,
     pub pass: bool,
+}
+
+/// What an SLO's or a gate's numbers count; serialized as its name (`"ratio"`, `"ms"`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A share from 0 to 1 (an error rate, a canary's share of the traffic).
+    Ratio,
+    /// Milliseconds.
+    Ms,
+    /// A count of operations.
+    Ops,
+    /// A metric's value, in whatever unit the metric has.
+    Value,
+}
+
+impl Unit {
+    /// The name `summary.json` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Ratio => "ratio",
+            Unit::Ms => "ms",
+            Unit::Ops => "ops",
+            Unit::Value => "value",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,8 +408,7 @@ pub struct GateEvaluation {
     /// The baseline over the same window; for a metric gate, its value when the rollout began.
     pub baseline: Option<f64>,
     pub limit: Option<f64>,
-    /// `ratio`, `ms` or `value`.
-    pub unit: String,
+    pub unit: Unit,
     pub samples: u64,
     pub baseline_samples: u64,
     pub outcome: GateOutcome,

@@ -354,7 +354,7 @@ fn procedure_strip(out: &mut String, s: &Summary, x: &XAxis) {
             "<a href=\"#{anchor}\"><g><title>{id}. {name} ({status}, {took} from {at} s)</title>\
              <rect class=\"step-{status}\" x=\"{x0}\" y=\"{bar_top}\" width=\"{bar_width}\" height=\"{bar_height}\"/>\
              <text class=\"halo\" x=\"{text_x}\" y=\"{label_y}\">{id}</text></g></a>\n",
-            anchor = esc(&step_anchor(step)),
+            anchor = esc(&step_anchor(&step.id)),
             id = esc(&step.id),
             name = esc(&step.name),
             status = status_class(step.status),

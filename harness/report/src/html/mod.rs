@@ -8,16 +8,10 @@
 //! reads the same offline years later. Every string that comes from the run is escaped.
 
 use firedrill_types::history::Op;
-use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, GateOutcome, LoadStats, NodeRecord, PhaseResult,
-    ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus, Summary,
-    Verdict,
-};
+use firedrill_types::summary::{StepStatus, Summary, Verdict};
 
-use crate::{
-    capitalized, data_sentence, html_escape as esc, millis, percent, plural, reads_sentence,
-    run_clock, seconds_from_ms, slo_value, tally, view, wall_clock, FOLD_LINES,
-};
+use crate::html_escape as esc;
+use crate::view::{self, Align, Cell, Table};
 
 mod chart;
 
@@ -25,24 +19,30 @@ use chart::charts;
 
 pub fn render(summary: &Summary, ops: &[Op]) -> String {
     let mut out = String::new();
-    head(&mut out, summary);
-    header(&mut out, summary);
+    let h = view::header(summary);
+    head(&mut out, &h);
+    header(&mut out, &h);
     charts(&mut out, summary, ops);
-    verdict(&mut out, summary);
-    service_levels(&mut out, &summary.phases);
-    data(&mut out, &summary.data);
-    reads(&mut out, &summary.reads);
+    verdict(&mut out, &h);
+    service_levels(&mut out, &view::service_levels(&summary.phases));
+    history_check(&mut out, "data", "Data", &view::data(&summary.data));
+    history_check(&mut out, "reads", "Reads", &view::reads(&summary.reads));
     if let Some(b) = &summary.backup {
-        backup(&mut out, b, &summary.data);
+        backup(&mut out, &view::backup(b, &summary.data));
     }
     if let Some(r) = &summary.rollout {
-        rollout(&mut out, r);
+        rollout(&mut out, &view::rollout(r));
     }
-    checks(&mut out, &summary.checks);
-    recoveries(&mut out, &summary.recoveries);
-    load(&mut out, &summary.load);
-    versions(&mut out, &summary.nodes);
-    procedure(&mut out, &summary.steps);
+    let sections = [
+        Some(view::checks(&summary.checks)),
+        view::recoveries(&summary.recoveries),
+        Some(view::load(&summary.load)),
+        Some(view::versions(&summary.nodes)),
+    ];
+    for section in sections.iter().flatten() {
+        table_section(&mut out, section);
+    }
+    procedure(&mut out, &view::steps(&summary.steps));
     out.push_str(&format!(
         "<footer>Written by firedrill from summary.json ({}) and the operation history.</footer>\n\
          </body>\n</html>\n",
@@ -118,538 +118,220 @@ svg.chart polyline { fill: none; stroke-linejoin: round; stroke-linecap: round; 
 }
 "#;
 
-fn head(out: &mut String, s: &Summary) {
+fn head(out: &mut String, h: &view::Header) {
     out.push_str(&format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}: {} · firedrill</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        esc(&s.scenario),
-        verdict_word(s.verdict),
+        esc(&h.scenario),
+        view::verdict_word(h.verdict),
     ));
 }
 
-fn header(out: &mut String, s: &Summary) {
+fn header(out: &mut String, h: &view::Header) {
     out.push_str(&format!(
-        "<header>\n<h1>{} {}</h1>\n",
-        esc(&s.scenario),
-        verdict_badge(s.verdict)
+        "<header>\n<h1>{} <span class=\"badge {}\">{}</span></h1>\n",
+        esc(&h.scenario),
+        verdict_class(h.verdict),
+        view::verdict_word(h.verdict),
     ));
-    if !s.description.trim().is_empty() {
-        out.push_str(&format!("<p>{}</p>\n", esc(s.description.trim())));
+    if let Some(d) = &h.description {
+        out.push_str(&format!("<p>{}</p>\n", esc(d)));
     }
     out.push_str("<dl class=\"meta\">\n");
     // As text, not a link: the page makes no reference outside itself.
-    if let Some(runbook) = &s.runbook {
+    if let Some(runbook) = &h.runbook {
         out.push_str(&format!(
             "<div><dt>Runbook</dt><dd>{}</dd></div>\n",
-            esc(runbook.trim())
+            esc(runbook)
         ));
     }
-    for (term, value) in [
-        ("Scenario file", format!("<code>{}</code>", esc(&s.file))),
-        ("Seed", format!("<code>{}</code>", s.seed)),
-        ("Run id", format!("<code>{}</code>", esc(&s.run_id))),
-        ("Started", esc(&wall_clock(&s.started_at))),
-        ("Duration", seconds_from_ms(s.duration_ms)),
-    ] {
+    for (term, value, is_code) in &h.facts {
+        let value = if *is_code {
+            format!("<code>{}</code>", esc(value))
+        } else {
+            esc(value)
+        };
         out.push_str(&format!("<div><dt>{term}</dt><dd>{value}</dd></div>\n"));
     }
     out.push_str("</dl>\n</header>\n");
 }
 
-fn verdict_word(verdict: Verdict) -> &'static str {
+fn verdict_class(verdict: Verdict) -> &'static str {
     match verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
     }
 }
 
-fn verdict_badge(verdict: Verdict) -> String {
-    let class = match verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "fail",
-    };
-    format!(
-        "<span class=\"badge {class}\">{}</span>",
-        verdict_word(verdict)
-    )
-}
-
-fn verdict(out: &mut String, s: &Summary) {
-    let class = match s.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "fail",
-    };
+fn verdict(out: &mut String, h: &view::Header) {
     out.push_str(&format!(
-        "<section class=\"verdict {class}\" id=\"verdict\">\n<p class=\"word\">{}</p>\n\
+        "<section class=\"verdict {}\" id=\"verdict\">\n<p class=\"word\">{}</p>\n\
          <p class=\"tally\">{}</p>\n",
-        verdict_word(s.verdict),
-        esc(&tally(s))
+        verdict_class(h.verdict),
+        view::verdict_word(h.verdict),
+        esc(&h.tally)
     ));
-    if s.verdict == Verdict::Fail || !s.reasons.is_empty() {
+    if let Some(reasons) = &h.failure {
         out.push_str("<ul>\n");
-        for reason in &s.reasons {
-            out.push_str(&format!("<li>{}</li>\n", esc(reason.trim())));
-        }
-        if s.reasons.is_empty() {
-            out.push_str("<li>the run recorded no reason</li>\n");
+        for reason in reasons {
+            out.push_str(&format!("<li>{}</li>\n", esc(reason)));
         }
         out.push_str("</ul>\n");
     }
     out.push_str("</section>\n");
 }
 
-/// A pass/fail word for a table cell.
-fn result(pass: bool, good: &str, bad: &str) -> String {
-    if pass {
-        format!("<span class=\"result pass\">✓ {good}</span>")
-    } else {
-        format!("<span class=\"result fail\">✗ {bad}</span>")
+/// A pass/fail word; `None`: nothing was judged.
+fn result(pass: Option<bool>, word: &str) -> String {
+    match pass {
+        Some(true) => format!("<span class=\"result pass\">✓ {word}</span>"),
+        Some(false) => format!("<span class=\"result fail\">✗ {word}</span>"),
+        None => word.to_string(),
     }
 }
 
-/// A table: `head` cells are `(label, numeric)`; row cells are HTML already escaped.
-fn table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
+fn table_section(out: &mut String, s: &view::TableSection) {
+    out.push_str(&format!(
+        "<section id=\"{}\">\n<h2>{}</h2>\n",
+        s.id, s.title
+    ));
+    if s.table.rows.is_empty() {
+        out.push_str(&format!("<p class=\"muted\">{}</p>\n", s.empty));
+    } else {
+        table(out, &s.table);
+    }
+    if let Some(note) = s.note {
+        out.push_str(&format!("<p class=\"note\">{note}</p>\n"));
+    }
+    out.push_str("</section>\n");
+}
+
+/// A table; every cell is escaped.
+fn table(out: &mut String, t: &Table) {
+    let class = |align: Align, header: bool| match align {
+        Align::Right => " class=\"num\"",
+        Align::Wrap if !header => " class=\"text\"",
+        Align::Left | Align::Wrap => "",
+    };
     out.push_str("<table>\n<thead><tr>");
-    for (label, numeric) in head {
-        let class = if *numeric { " class=\"num\"" } else { "" };
-        out.push_str(&format!("<th{class}>{label}</th>"));
+    for (label, align) in t.columns {
+        out.push_str(&format!("<th{}>{label}</th>", class(*align, true)));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    for row in rows {
+    for row in &t.rows {
         out.push_str("<tr>");
-        for (cell, (_, numeric)) in row.iter().zip(head) {
-            let class = if *numeric { " class=\"num\"" } else { "" };
-            out.push_str(&format!("<td{class}>{cell}</td>"));
+        for (cell, (_, align)) in row.iter().zip(t.columns) {
+            let html = match cell {
+                Cell::Text(t) => esc(t),
+                Cell::Code(t) => format!("<code>{}</code>", esc(t)),
+                Cell::Mark { pass, word } => result(*pass, word),
+            };
+            out.push_str(&format!("<td{}>{html}</td>", class(*align, false)));
         }
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
 }
 
-fn service_levels(out: &mut String, phases: &[PhaseResult]) {
+fn service_levels(out: &mut String, levels: &view::ServiceLevels) {
     out.push_str("<section id=\"service-levels\">\n<h2>Service levels</h2>\n");
-    if phases.is_empty() {
+    if levels.phases.rows.is_empty() {
         out.push_str("<p class=\"muted\">No phases measured.</p>\n</section>\n");
         return;
     }
-    let rows: Vec<Vec<String>> = phases
-        .iter()
-        .map(|p| {
-            vec![
-                p.phase.name().to_string(),
-                format!("{} – {}", run_clock(p.start), run_clock(p.end)),
-                p.ops.to_string(),
-                p.errors.to_string(),
-                percent(p.error_rate),
-                millis(p.p50_ms),
-                millis(p.p99_ms),
-                millis(p.longest_unavailable_ms),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        &[
-            ("Phase", false),
-            ("Window (s)", false),
-            ("Ops", true),
-            ("Errors", true),
-            ("Error rate", true),
-            ("p50", true),
-            ("p99", true),
-            ("Longest unavailability", true),
-        ],
-        &rows,
-    );
-    let rows: Vec<Vec<String>> = phases
-        .iter()
-        .flat_map(|p| p.slos.iter().map(move |slo| (p, slo)))
-        .map(|(p, slo)| {
-            vec![
-                p.phase.name().to_string(),
-                esc(&slo.name),
-                esc(&slo_value(slo.limit, &slo.unit)),
-                esc(&slo_value(slo.observed, &slo.unit)),
-                result(slo.pass, "met", "breached"),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
+    table(out, &levels.phases);
+    if levels.slos.rows.is_empty() {
         out.push_str("<p class=\"muted\">No SLOs set.</p>\n");
     } else {
-        table(
-            out,
-            &[
-                ("Phase", false),
-                ("SLO", false),
-                ("Limit", true),
-                ("Observed", true),
-                ("Result", false),
-            ],
-            &rows,
-        );
+        table(out, &levels.slos);
     }
     out.push_str("</section>\n");
 }
 
-fn data(out: &mut String, d: &DataResult) {
-    out.push_str("<section id=\"data\">\n<h2>Data</h2>\n");
+fn history_check(out: &mut String, id: &str, title: &str, c: &view::HistoryCheck) {
+    out.push_str(&format!("<section id=\"{id}\">\n<h2>{title}</h2>\n"));
     out.push_str(&format!(
         "<p>{}</p>\n",
-        result(
-            d.pass,
-            &sentence(&data_sentence(d)),
-            &sentence(&data_sentence(d))
-        )
+        result(Some(c.pass), &esc(&c.sentence))
     ));
-    table(
-        out,
-        &[
-            ("Keys read back", true),
-            ("Acked writes", true),
-            ("Lost", true),
-            ("Unexpected", true),
-            ("Recovered", true),
-        ],
-        &[[d.keys, d.acked, d.lost, d.unexpected, d.recovered]
-            .map(|n| n.to_string())
-            .to_vec()],
-    );
-    out.push_str(
-        "<p class=\"note\">Lost: acknowledged, but gone after recovery. Unexpected: a value no \
-         write produced, or one whose write failed. Recovered: an unknown outcome whose value is \
-         present (allowed).</p>\n",
-    );
-    examples(out, "Lost writes", d.lost, &d.lost_examples);
-    examples(
-        out,
-        "Unexpected values",
-        d.unexpected,
-        &d.unexpected_examples,
-    );
-    out.push_str("</section>\n");
-}
-
-fn reads(out: &mut String, r: &ReadResult) {
-    out.push_str("<section id=\"reads\">\n<h2>Reads</h2>\n");
-    out.push_str(&format!(
-        "<p>{}</p>\n",
-        result(
-            r.pass,
-            &sentence(&reads_sentence(r)),
-            &sentence(&reads_sentence(r))
-        )
-    ));
-    table(
-        out,
-        &[
-            ("Checked", true),
-            ("Phantom", true),
-            ("Future", true),
-            ("Stale", true),
-        ],
-        &[[r.checked, r.phantom, r.future, r.stale]
-            .map(|n| n.to_string())
-            .to_vec()],
-    );
-    out.push_str(
-        "<p class=\"note\">Phantom: a value no write produced, or one whose write failed. \
-         Future: returned before its write began. Stale: older than a write that completed \
-         before the read began.</p>\n",
-    );
-    examples(
-        out,
-        "Offending reads",
-        r.phantom + r.future + r.stale,
-        &r.examples,
-    );
-    out.push_str("</section>\n");
-}
-
-/// `"no lost writes"` → `"No lost writes."`, escaped.
-fn sentence(text: &str) -> String {
-    esc(&(capitalized(text) + "."))
-}
-
-fn examples(out: &mut String, label: &str, total: u64, examples: &[String]) {
-    if examples.is_empty() {
-        return;
-    }
-    out.push_str(&format!(
-        "<p>{label} ({} of {}):</p>\n<pre>{}</pre>\n",
-        examples.len(),
-        total.max(examples.len() as u64),
-        esc(&examples.join("\n"))
-    ));
-}
-
-fn checks(out: &mut String, checks: &[CheckResult]) {
-    out.push_str("<section id=\"checks\">\n<h2>Checks</h2>\n");
-    if checks.is_empty() {
-        out.push_str("<p class=\"muted\">No checks.</p>\n</section>\n");
-        return;
-    }
-    out.push_str(
-        "<table>\n<thead><tr><th>Check</th><th>Result</th><th>Detail</th></tr></thead>\n<tbody>\n",
-    );
-    for c in checks {
+    table(out, &c.counts);
+    out.push_str(&format!("<p class=\"note\">{}</p>\n", c.note));
+    for e in &c.examples {
         out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
-            esc(&c.name),
-            result(c.pass, "pass", "fail"),
-            esc(c.detail.trim()),
+            "<p>{}:</p>\n<pre>{}</pre>\n",
+            e.heading,
+            esc(&e.text)
         ));
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    out.push_str("</section>\n");
 }
 
-fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
+fn backup(out: &mut String, b: &view::Backup) {
     out.push_str("<section id=\"backup\">\n<h2>Backup and restore</h2>\n");
-    let span = |from: u64, to: u64| {
-        vec![
-            format!("{} – {}", run_clock(from), run_clock(to)),
-            seconds_from_ms((to - from) / 1000),
-        ]
-    };
-    let never = || "never".to_string();
-    let mut rows = vec![
-        [
-            vec![format!("Backup: {}", esc(&b.backup_step))],
-            span(b.backup_start, b.backup_end),
-        ]
-        .concat(),
-        [
-            vec![format!("Disaster: {}", esc(&b.disaster_step))],
-            span(b.disaster_start, b.disaster_end),
-        ]
-        .concat(),
-    ];
-    rows.push(vec![
-        "Restored cluster's first answer".to_string(),
-        b.first_ok_after.map_or_else(never, run_clock),
-        b.restore_ms
-            .map_or_else(never, |m| seconds_from_ms(m as u64)),
-    ]);
-    table(
-        out,
-        &[("Event", false), ("Run clock (s)", false), ("Took", true)],
-        &rows,
-    );
-    let limit = |l: Option<f64>| {
-        l.map(|l| format!(" (limit {})", seconds_from_ms(l as u64)))
-            .unwrap_or_default()
-    };
+    table(out, &b.timeline);
     out.push_str(&format!(
         "<p>{} Recovery time (RTO): {}{}. Recovery point (RPO) seen: {}{}, from the backup's start \
          to the last write acknowledged before the disaster.</p>\n<p class=\"note\">{} acknowledged \
          writes came after the backup ended; {} of them are gone (after the recovery point, \
          allowed); {} writes that overlapped the backup are gone (indeterminate, allowed).</p>\n",
-        result(b.pass, "met", "missed"),
-        b.rto_ms.map_or_else(|| "never served again".to_string(), |m| seconds_from_ms(m as u64)),
-        limit(b.rto_limit_ms),
-        b.rpo_ms.map_or_else(|| "none".to_string(), |m| seconds_from_ms(m as u64)),
-        limit(b.rpo_limit_ms),
+        result(Some(b.pass), if b.pass { "met" } else { "missed" }),
+        b.rto,
+        b.rto_limit,
+        b.rpo,
+        b.rpo_limit,
         b.writes_after_backup,
-        d.after_recovery_point,
-        d.indeterminate,
+        b.after_recovery_point,
+        b.indeterminate,
     ));
     out.push_str("</section>\n");
 }
 
-fn rollout(out: &mut String, r: &RolloutResult) {
+fn rollout(out: &mut String, r: &view::Rollout) {
     out.push_str("<section id=\"rollout\">\n<h2>Canary rollout</h2>\n");
-    let outcome = r.outcome.map_or("not finished", |o| o.name());
-    let matched = r.outcome == Some(r.expected);
+    let matched = r.expected.is_none();
     out.push_str(&format!(
-        "<p>{} Canary <code>{}</code> against {}: <strong>{outcome}</strong>{}.</p>\n",
-        result(matched, "as expected", "unexpected"),
+        "<p>{} Canary <code>{}</code> against {}: <strong>{}</strong>{}.</p>\n",
+        result(
+            Some(matched),
+            if matched { "as expected" } else { "unexpected" }
+        ),
         esc(&r.canary),
         r.baseline
             .iter()
             .map(|b| format!("<code>{}</code>", esc(b)))
             .collect::<Vec<_>>()
             .join(", "),
-        if matched {
-            String::new()
-        } else {
-            format!(", expected {}", r.expected.name())
-        },
+        r.outcome,
+        r.expected
+            .map(|e| format!(", expected {e}"))
+            .unwrap_or_default(),
     ));
     if let Some(f) = &r.failure {
         out.push_str(&format!("<p>Rolled back: {}</p>\n", esc(f)));
     }
-    let rows: Vec<Vec<String>> = r
-        .stages
-        .iter()
-        .map(|s| {
-            vec![
-                s.index.to_string(),
-                format!("{} %", s.percent),
-                format!("{} / {}", s.canary_weight, s.baseline_weight),
-                format!("{} – {}", run_clock(s.start), run_clock(s.end)),
-                s.observed_share.map_or_else(|| "n/a".to_string(), percent),
-                esc(&s.decision),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        &[
-            ("Stage", true),
-            ("Share", true),
-            ("Weights (canary / each baseline)", true),
-            ("Run clock (s)", false),
-            ("Observed share", true),
-            ("Decision", false),
-        ],
-        &rows,
-    );
-    let rows: Vec<Vec<String>> = r
-        .stages
-        .iter()
-        .flat_map(|s| s.evaluations.iter().map(move |e| (s.index, e)))
-        .map(|(stage, e)| {
-            let value = |v: Option<f64>| {
-                v.map_or_else(|| "n/a".to_string(), |v| esc(&slo_value(v, &e.unit)))
-            };
-            vec![
-                stage.to_string(),
-                run_clock(e.at),
-                esc(&e.gate),
-                esc(&e.metric),
-                value(e.canary),
-                value(e.baseline),
-                value(e.limit),
-                e.samples.to_string(),
-                match e.outcome {
-                    GateOutcome::Pass => result(true, "pass", ""),
-                    GateOutcome::Fail => result(false, "", "fail"),
-                    GateOutcome::NoData => "no data".to_string(),
-                },
-            ]
-        })
-        .collect();
-    if !rows.is_empty() {
+    table(out, &r.stages);
+    if !r.evaluations.rows.is_empty() {
         out.push_str(&format!(
             "<details><summary>Gate evaluations: {}</summary>\n",
-            rows.len()
+            r.evaluations.rows.len()
         ));
-        table(
-            out,
-            &[
-                ("Stage", true),
-                ("At (s)", true),
-                ("Gate", false),
-                ("Metric", false),
-                ("Canary", true),
-                ("Baseline", true),
-                ("Limit", true),
-                ("Samples", true),
-                ("Result", false),
-            ],
-            &rows,
-        );
+        table(out, &r.evaluations);
         out.push_str("</details>\n");
     }
     if let Some(k) = &r.kill_switch {
         out.push_str(&format!(
-            "<p>{} Kill switch (step {}) at {} s: the canary served its last request {} later (limit {}); {} requests to it in the recovery phase.</p>\n",
-            result(k.pass, "in time", "too slow"),
-            esc(&k.step),
-            run_clock(k.at),
-            k.time_to_effect_ms.map_or_else(|| "n/a".to_string(), |m| seconds_from_ms(m as u64)),
-            seconds_from_ms(k.limit_ms as u64),
-            k.canary_requests_in_recovery,
+            "<p>{} Kill switch {}</p>\n",
+            result(Some(k.pass), if k.pass { "in time" } else { "too slow" }),
+            esc(&k.sentence),
         ));
     }
     out.push_str("</section>\n");
 }
 
-fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
-    // Most scenarios mark no step as one after which a node must serve again.
-    if recoveries.is_empty() {
-        return;
-    }
-    out.push_str("<section id=\"recovery\">\n<h2>Recovery after steps</h2>\n");
-    let rows: Vec<Vec<String>> = view::recoveries(recoveries)
-        .into_iter()
-        .map(|r| {
-            let mut cells: Vec<String> = r.cells.iter().map(|c| esc(c)).collect();
-            cells.push(result(r.pass, "recovered", "not recovered"));
-            cells
-        })
-        .collect();
-    table(out, &view::RECOVERY_COLUMNS, &rows);
-    out.push_str(&format!(
-        "<p class=\"note\">{}</p>\n</section>\n",
-        view::RECOVERY_NOTE
-    ));
-}
-
-fn load(out: &mut String, l: &LoadStats) {
-    out.push_str("<section id=\"load\">\n<h2>Load</h2>\n");
-    let mut row: Vec<String> = [l.ops, l.reads, l.writes, l.ok, l.fail, l.unknown]
-        .map(|n| n.to_string())
-        .to_vec();
-    row.push(format!("{:.1}", l.ops_per_s));
-    row.push(l.goose_requests.to_string());
-    table(
-        out,
-        &[
-            ("Ops", true),
-            ("Reads", true),
-            ("Writes", true),
-            ("Ok", true),
-            ("Failed", true),
-            ("Unknown", true),
-            ("Ops/s", true),
-            ("Goose requests", true),
-        ],
-        &[row],
-    );
-    out.push_str("</section>\n");
-}
-
-fn versions(out: &mut String, nodes: &[NodeRecord]) {
-    out.push_str("<section id=\"versions\">\n<h2>Versions seen</h2>\n");
-    if nodes.is_empty() {
-        out.push_str("<p class=\"muted\">No nodes recorded.</p>\n</section>\n");
-        return;
-    }
-    let rows: Vec<Vec<String>> = nodes
-        .iter()
-        .map(|n| {
-            vec![
-                esc(&n.name),
-                format!("<code>{}</code>", esc(&n.image_at_start)),
-                format!("<code>{}</code>", esc(&n.image_at_end)),
-                if n.image_at_start == n.image_at_end {
-                    "no"
-                } else {
-                    "yes"
-                }
-                .to_string(),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        &[
-            ("Node", false),
-            ("Image at start", false),
-            ("Image at end", false),
-            ("Changed", false),
-        ],
-        &rows,
-    );
-    out.push_str("</section>\n");
-}
-
 /// The fragment id of a step's transcript, which the chart's step marks link to.
-fn step_anchor(step: &StepRecord) -> String {
-    let id: String = step
-        .id
+fn step_anchor(id: &str) -> String {
+    let id: String = id
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
@@ -670,7 +352,7 @@ fn is_local_path(path: &str) -> bool {
     !path.is_empty() && !path.starts_with('/') && !path.contains(':') && !path.contains('\\')
 }
 
-fn procedure(out: &mut String, steps: &[StepRecord]) {
+fn procedure(out: &mut String, steps: &[view::Step]) {
     out.push_str("<section id=\"procedure\">\n<h2>Procedure</h2>\n");
     if steps.is_empty() {
         out.push_str("<p class=\"muted\">No steps.</p>\n");
@@ -685,94 +367,73 @@ fn procedure(out: &mut String, steps: &[StepRecord]) {
         out.push_str(&format!(
             "<article class=\"step {status}\" id=\"{}\">\n<h3><span class=\"badge {badge}\">{status}</span> \
              <span class=\"id\">{}.</span> {}</h3>\n",
-            esc(&step_anchor(step)),
+            esc(&step_anchor(&step.id)),
             esc(&step.id),
             esc(&step.name),
         ));
-        if !step.prose.trim().is_empty() {
-            out.push_str(&format!("<p>{}</p>\n", esc(step.prose.trim())));
+        if let Some(prose) = &step.prose {
+            out.push_str(&format!("<p>{}</p>\n", esc(prose)));
         }
         out.push_str(&format!(
             "<pre class=\"action\">{}</pre>\n",
             esc(&step.action)
         ));
-        match step.status {
-            StepStatus::Skipped => {
-                out.push_str(
-                    "<p class=\"muted\">Not run: an earlier step failed or the run was interrupted.</p>\n</article>\n",
-                );
-                continue;
-            }
-            StepStatus::Failed => {
-                let error = step.error.as_deref().unwrap_or("the run recorded no error");
-                if error.contains('\n') {
-                    out.push_str(&format!(
-                        "<p class=\"error\"><strong>Failed:</strong></p>\n<pre>{}</pre>\n",
-                        esc(error)
-                    ));
-                } else {
-                    out.push_str(&format!(
-                        "<p class=\"error\"><strong>Failed:</strong> {}</p>\n",
-                        esc(error.trim())
-                    ));
-                }
-                step_output(out, "Output", &step.output);
-            }
-            StepStatus::Passed => step_output(out, "Expected output", &step.output),
+        let Some(ran) = &step.ran else {
+            out.push_str(
+                "<p class=\"muted\">Not run: an earlier step failed or the run was interrupted.</p>\n</article>\n",
+            );
+            continue;
+        };
+        match &ran.error {
+            Some(view::Error::Block(error)) => out.push_str(&format!(
+                "<p class=\"error\"><strong>Failed:</strong></p>\n<pre>{}</pre>\n",
+                esc(error)
+            )),
+            Some(view::Error::Line(error)) => out.push_str(&format!(
+                "<p class=\"error\"><strong>Failed:</strong> {}</p>\n",
+                esc(error)
+            )),
+            None => {}
         }
-        let transcript = if is_local_path(&step.transcript) {
-            format!(
-                "<a href=\"{0}\"><code>{0}</code></a>",
-                esc(&step.transcript)
-            )
+        step_output(out, &ran.output);
+        let transcript = if is_local_path(&ran.transcript) {
+            format!("<a href=\"{0}\"><code>{0}</code></a>", esc(&ran.transcript))
         } else {
-            format!("<code>{}</code>", esc(&step.transcript))
+            format!("<code>{}</code>", esc(&ran.transcript))
         };
         out.push_str(&format!(
-            "<p class=\"note\">Started at {} s on the run clock, took {}, {}. Transcript: {transcript}.</p>\n</article>\n",
-            run_clock(step.started),
-            seconds_from_ms(step.duration_ms),
-            plural(step.attempts as usize, "attempt", "attempts"),
+            "<p class=\"note\">{}. Transcript: {transcript}.</p>\n</article>\n",
+            ran.timing,
         ));
     }
     out.push_str("</section>\n");
 }
 
-fn step_output(out: &mut String, label: &str, output: &StepOutput) {
-    let status: Vec<String> = output
-        .exit_code
-        .map(|c| format!("exit code {c}"))
-        .into_iter()
-        .chain(output.http_status.map(|s| format!("HTTP {s}")))
-        .collect();
-    let label = if status.is_empty() {
-        label.to_string()
-    } else {
-        format!("{label} ({})", status.join(", "))
-    };
-    if output.stdout.is_empty() {
-        out.push_str(&format!(
-            "<p><strong>{label}:</strong> nothing on stdout.</p>\n"
-        ));
-    } else {
-        output_block(out, &label, &output.stdout);
+fn step_output(out: &mut String, output: &view::Output) {
+    match &output.stdout {
+        Some(stdout) => output_block(out, stdout),
+        None => out.push_str(&format!(
+            "<p><strong>{}:</strong> nothing on stdout.</p>\n",
+            output.label
+        )),
     }
-    if !output.stderr.is_empty() {
-        output_block(out, "stderr", &output.stderr);
+    if let Some(stderr) = &output.stderr {
+        output_block(out, stderr);
     }
 }
 
 /// One stream of a step's output; long ones are folded in `<details>`.
-fn output_block(out: &mut String, label: &str, text: &str) {
-    let lines = text.lines().count();
-    let body = esc(text.strip_suffix('\n').unwrap_or(text));
-    if lines > FOLD_LINES {
+fn output_block(out: &mut String, s: &view::Stream) {
+    let body = esc(s.text.strip_suffix('\n').unwrap_or(&s.text));
+    if s.folded {
         out.push_str(&format!(
-            "<details><summary>{label}: {lines} lines</summary>\n<pre>{body}</pre>\n</details>\n"
+            "<details><summary>{}: {} lines</summary>\n<pre>{body}</pre>\n</details>\n",
+            s.label, s.lines
         ));
     } else {
         out.push_str(&format!(
-            "<p><strong>{label}:</strong></p>\n<pre>{body}</pre>\n"
+            "<p><strong>{}:</strong></p>\n<pre>{body}</pre>\n",
+            s.label
         ));
     }
 }
@@ -781,7 +442,7 @@ fn output_block(out: &mut String, label: &str, text: &str) {
 mod tests {
     use super::chart::BACKEND_COLORS;
     use super::*;
-    use crate::fixtures;
+    use crate::{fixtures, FOLD_LINES};
     use firedrill_judge::timeline::*;
     use firedrill_types::history::{Micros, OpKind, Outcome};
     use std::sync::Arc;
@@ -820,6 +481,18 @@ mod tests {
             "failing",
             render(&fixtures::failing(), &fixtures::history())
         );
+    }
+
+    #[test]
+    fn backup_and_rollout_sections() {
+        let page = render(&fixtures::procedures(), &[]);
+        let from = page
+            .find("<section id=\"backup\">")
+            .expect("a backup section");
+        let to = page
+            .find("<section id=\"checks\">")
+            .expect("a checks section");
+        insta::assert_snapshot!("backup_and_rollout", &page[from..to]);
     }
 
     #[test]

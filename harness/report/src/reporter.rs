@@ -1,0 +1,125 @@
+//! The one interface every reporter implements, as nextest's reporters or ripgrep's `Sink`:
+//! the runtime emits events while the run goes and, once the run is judged, hands over the
+//! summary and the artifacts. A reporter only listens; it never reaches back into the runner.
+
+use std::fs;
+use std::path::Path;
+
+use firedrill_types::events::RunEvent;
+use firedrill_types::history::Op;
+use firedrill_types::summary::Summary;
+
+use crate::{html, junit, markdown, ReportError};
+use crate::{HTML_FILE, JUNIT_FILE, MARKDOWN_FILE, SUMMARY_FILE};
+
+/// What a run leaves behind besides its summary: where its files go and its operations.
+#[derive(Debug, Clone, Copy)]
+pub struct Artifacts<'a> {
+    /// The run's output directory (it exists).
+    pub dir: &'a Path,
+    /// The operation history, drawn in report.html's charts.
+    pub ops: &'a [Op],
+}
+
+pub trait Reporter {
+    /// A run event, as it happens; the artifact writers need none.
+    fn on_event(&mut self, _event: &RunEvent) {}
+
+    /// The run is over and judged: write the report, print the verdict.
+    fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError>;
+}
+
+type Render = fn(&Summary, &[Op]) -> Result<String, ReportError>;
+
+/// One file of the output directory, rendered from the summary (and the history).
+struct ArtifactWriter {
+    file: &'static str,
+    render: Render,
+}
+
+impl Reporter for ArtifactWriter {
+    fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError> {
+        let text = (self.render)(summary, artifacts.ops)?;
+        let path = artifacts.dir.join(self.file);
+        fs::write(&path, text).map_err(|source| ReportError::Write { path, source })
+    }
+}
+
+/// The writers of summary.json, report.md, junit.xml and report.html, in that order.
+pub fn artifact_writers() -> Vec<Box<dyn Reporter + Send>> {
+    let writers: [(&'static str, Render); 4] = [
+        (SUMMARY_FILE, |s, _| summary_json(s)),
+        (MARKDOWN_FILE, |s, _| Ok(markdown::render(s))),
+        (JUNIT_FILE, |s, _| junit::render(s)),
+        (HTML_FILE, |s, ops| Ok(html::render(s, ops))),
+    ];
+    writers
+        .into_iter()
+        .map(|(file, render)| Box::new(ArtifactWriter { file, render }) as Box<dyn Reporter + Send>)
+        .collect()
+}
+
+/// summary.json: pretty, with a final newline.
+fn summary_json(summary: &Summary) -> Result<String, ReportError> {
+    let mut json = serde_json::to_string_pretty(summary)?;
+    json.push('\n');
+    Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn write_all(summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError> {
+        artifact_writers()
+            .iter_mut()
+            .try_for_each(|w| w.finish(summary, artifacts))
+    }
+
+    #[test]
+    fn the_writers_write_the_four_files_and_the_summary_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let summary = fixtures::failing();
+        let ops = fixtures::history();
+        let artifacts = Artifacts {
+            dir: dir.path(),
+            ops: &ops,
+        };
+        write_all(&summary, &artifacts).expect("the writers");
+
+        let json = fs::read_to_string(dir.path().join(SUMMARY_FILE)).expect("summary.json");
+        let back: Summary = serde_json::from_str(&json).expect("summary.json parses as Summary");
+        // Summary has no PartialEq: compare through the JSON value instead.
+        assert_eq!(
+            serde_json::to_value(&back).expect("encode"),
+            serde_json::to_value(&summary).expect("encode"),
+        );
+        assert!(
+            json.contains("\n  \"scenario\": \"rolling-upgrade\""),
+            "pretty JSON"
+        );
+
+        let md = fs::read_to_string(dir.path().join(MARKDOWN_FILE)).expect("report.md");
+        assert_eq!(md, markdown::render(&summary));
+        let xml = fs::read_to_string(dir.path().join(JUNIT_FILE)).expect("junit.xml");
+        assert_eq!(xml, junit::render(&summary).expect("junit"));
+        let page = fs::read_to_string(dir.path().join(HTML_FILE)).expect("report.html");
+        assert_eq!(page, html::render(&summary, &ops));
+    }
+
+    #[test]
+    fn a_writer_names_the_path_it_could_not_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("no-such-dir");
+        let artifacts = Artifacts {
+            dir: &missing,
+            ops: &[],
+        };
+        let err = write_all(&fixtures::passing(), &artifacts).expect_err("must fail");
+        assert!(matches!(err, ReportError::Write { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("no-such-dir/summary.json"), "{message}");
+        assert!(message.contains("writable"), "{message}");
+    }
+}

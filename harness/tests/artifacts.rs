@@ -75,6 +75,7 @@ fn op(id: u64, key: &str, value: &str, (t_call, t_return): (u64, u64), outcome: 
         t_call,
         t_return,
         outcome: outcome.into(),
+        error: None,
     }
 }
 

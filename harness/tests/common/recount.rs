@@ -31,6 +31,16 @@ pub struct RawOp {
     pub t_call: u64,
     pub t_return: u64,
     pub outcome: String,
+    pub error: Option<String>,
+}
+
+impl RawOp {
+    /// The documented rule: answered = `ok`, or a cas that failed with no error (its
+    /// compare failed).
+    pub fn answered(&self) -> bool {
+        self.outcome == "ok"
+            || (self.kind == "cas" && self.outcome == "fail" && self.error.is_none())
+    }
 }
 
 fn field<'a>(line: &'a Value, name: &str, n: usize) -> &'a Value {
@@ -77,6 +87,13 @@ pub fn history(dir: &Path) -> Vec<RawOp> {
                 t_call: int(&line, "t_call", n),
                 t_return: int(&line, "t_return", n),
                 outcome: text(&line, "outcome", n),
+                error: line.get("error").map(|e| {
+                    e.as_str()
+                        .unwrap_or_else(|| {
+                            panic!("history.jsonl line {n}: `error` is not a string")
+                        })
+                        .to_string()
+                }),
             };
             assert!(
                 ["read", "write", "cas"].contains(&op.kind.as_str()),
@@ -140,11 +157,21 @@ pub fn load_and_phases(dir: &Path, s: &Summary) {
         count(&|o| o.outcome == "ok"),
         count(&|o| o.outcome == "fail"),
         count(&|o| o.outcome == "unknown"),
+        count(&|o| o.kind == "cas" && o.outcome == "fail" && o.error.is_none()),
     );
     assert_eq!(
-        (l.ops, l.reads, l.writes, l.cas, l.ok, l.fail, l.unknown),
+        (
+            l.ops,
+            l.reads,
+            l.writes,
+            l.cas,
+            l.ok,
+            l.fail,
+            l.unknown,
+            l.cas_compare_failed
+        ),
         recounted,
-        "summary.load (ops, reads, writes, cas, ok, fail, unknown) against history.jsonl"
+        "summary.load (ops, reads, writes, cas, ok, fail, unknown, cas_compare_failed) against history.jsonl"
     );
     let ids: BTreeSet<u64> = ops.iter().map(|o| o.id).collect();
     assert_eq!(
@@ -181,7 +208,7 @@ pub fn load_and_phases(dir: &Path, s: &Summary) {
             .iter()
             .filter(|o| o.t_intended >= p.start && o.t_intended < p.end)
             .collect();
-        let ok = inside.iter().filter(|o| o.outcome == "ok").count() as u64;
+        let ok = inside.iter().filter(|o| o.answered()).count() as u64;
         let total = inside.len() as u64;
         assert_eq!(
             (p.ops, p.ok, p.errors),
@@ -215,7 +242,11 @@ pub struct DataCount {
 }
 
 pub fn count_data(ops: &[RawOp], finals: &BTreeMap<String, Option<String>>) -> DataCount {
-    let writes: Vec<&RawOp> = ops.iter().filter(|o| o.kind == "write").collect();
+    // A cas writes its new value; one whose compare failed is a failed write.
+    let writes: Vec<&RawOp> = ops
+        .iter()
+        .filter(|o| o.kind == "write" || o.kind == "cas")
+        .collect();
     let mut c = DataCount {
         keys: finals.len() as u64,
         acked: writes.iter().filter(|w| w.outcome == "ok").count() as u64,

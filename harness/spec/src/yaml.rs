@@ -402,7 +402,7 @@ pub fn top_level_key_line(text: &str, key: &str) -> Option<u64> {
         .map(|i| i as u64 + 1)
 }
 
-/// A scalar of any YAML type, kept as its text (compose allows `ETCDCTL_API: 3`).
+/// A scalar of any YAML type, kept as its text (compose allows `RETRIES: 3`).
 #[derive(Debug, Clone)]
 pub struct Scalar(pub String);
 

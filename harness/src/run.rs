@@ -205,7 +205,9 @@ pub async fn run(
     let archived = archive_final_state(&facts.read_back, &out_dir)
         .map_err(|e| e.to_string())
         .and_then(|()| {
-            firedrill_report::write_all(&summary, &facts.ops, &out_dir).map_err(|e| e.to_string())
+            let page = crate::runbook::report_page(plan);
+            firedrill_report::write_all_with_page(&summary, &facts.ops, &out_dir, page.as_ref())
+                .map_err(|e| e.to_string())
         });
     archived.map_err(|e| RunError::Artifacts {
         path: out_dir.clone(),
@@ -508,7 +510,10 @@ impl Drive<'_> {
             for s in rollback {
                 interrupted |= self.interrupted();
                 if failed || interrupted {
-                    records.push(step::skipped(s, "an earlier rollback step failed or the run was interrupted"));
+                    records.push(step::skipped(
+                        s,
+                        "an earlier rollback step failed or the run was interrupted",
+                    ));
                     continue;
                 }
                 failed = self.step(s, ctx, &mut records).await == StepStatus::Failed;

@@ -50,7 +50,8 @@ pub fn bless(plan: &Plan, summary: &Summary) -> std::io::Result<bool> {
             let expected = step.source.as_ref()?.output.as_ref()?;
             let record = summary.steps.iter().find(|r| r.id == step.id)?;
             // A step that never ran printed nothing worth writing down.
-            (record.status != StepStatus::Skipped).then_some((expected, record.output.stdout.as_str()))
+            (record.status != StepStatus::Skipped)
+                .then_some((expected, record.output.stdout.as_str()))
         })
         .collect();
     let results = firedrill_report::markdown::results(summary);
@@ -60,6 +61,63 @@ pub fn bless(plan: &Plan, summary: &Summary) -> std::io::Result<bool> {
     }
     write_atomically(&plan.file, &blessed)?;
     Ok(true)
+}
+
+/// The runbook page for report.md: its text, where each runnable block ends (after its
+/// output block, when it has one) and the blocks that never run. `None` for a YAML scenario,
+/// or when the page cannot be read again.
+pub fn report_page(plan: &Plan) -> Option<firedrill_report::page::Page> {
+    let page = plan.page.as_ref()?;
+    let text = std::fs::read_to_string(&plan.file).ok()?;
+    let mut steps: Vec<firedrill_report::page::PageStep> = Vec::new();
+    for step in plan.steps.iter().chain(&page.rollback) {
+        let Some(source) = &step.source else { continue };
+        // Steps unrolled from one block share it: the block's outcome is under its first id.
+        let id = step.id.split('.').next().unwrap_or(&step.id).to_string();
+        if steps.iter().any(|s| s.id == id) {
+            continue;
+        }
+        let after = match &source.output {
+            // The output block's contents end where its closing fence's line starts.
+            Some(o) => next_line(&text, line_start_at_or_after(&text, o.range.end)),
+            None => line_start_at_or_after(&text, source.block.end),
+        };
+        steps.push(firedrill_report::page::PageStep {
+            id,
+            line: source.line,
+            after,
+        });
+    }
+    let uncovered = page
+        .documentation
+        .iter()
+        .map(|d| firedrill_report::page::Uncovered {
+            line: d.line,
+            lang: d.lang.clone(),
+            heading: d.heading.clone(),
+        })
+        .collect();
+    Some(firedrill_report::page::Page {
+        text,
+        steps,
+        uncovered,
+    })
+}
+
+/// `pos` if a line starts there, else the start of the next line.
+fn line_start_at_or_after(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    if pos == 0 || text.as_bytes()[pos - 1] == b'\n' {
+        pos
+    } else {
+        next_line(text, pos)
+    }
+}
+
+/// The start of the line after the one `pos` is on.
+fn next_line(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1)
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

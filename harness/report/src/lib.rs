@@ -7,6 +7,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod page;
 mod view;
 
 use std::fs;
@@ -40,12 +41,27 @@ pub enum ReportError {
 /// Writes summary.json, report.md, junit.xml and report.html into `out_dir` (which exists);
 /// `ops` is the run's operation history, drawn in report.html's charts.
 pub fn write_all(summary: &Summary, ops: &[Op], out_dir: &Path) -> Result<(), ReportError> {
+    write_all_with_page(summary, ops, out_dir, None)
+}
+
+/// [`write_all`] for a run of a Markdown runbook: report.md is then the runbook page itself,
+/// section by section, with each runnable block's outcome below it ([`page::render`]).
+pub fn write_all_with_page(
+    summary: &Summary,
+    ops: &[Op],
+    out_dir: &Path,
+    runbook: Option<&page::Page>,
+) -> Result<(), ReportError> {
     // Render everything before writing anything, so an encoding error leaves no half set.
     let mut json = serde_json::to_string_pretty(summary)?;
     json.push('\n');
+    let report = match runbook {
+        Some(p) => page::render(summary, p),
+        None => markdown::render(summary),
+    };
     let files = [
         (SUMMARY_FILE, json),
-        (MARKDOWN_FILE, markdown::render(summary)),
+        (MARKDOWN_FILE, report),
         (JUNIT_FILE, junit::render(summary)?),
         (HTML_FILE, html::render(summary, ops)),
     ];

@@ -69,7 +69,7 @@ pub fn results(summary: &Summary) -> String {
     out
 }
 
-fn header(out: &mut String, s: &Summary) {
+pub(crate) fn header(out: &mut String, s: &Summary) {
     let verdict = match s.verdict {
         Verdict::Pass => "✅ PASS",
         Verdict::Fail => "❌ FAIL",
@@ -145,7 +145,7 @@ fn procedure(out: &mut String, steps: &[StepRecord]) {
     }
 }
 
-fn step_output(out: &mut String, label: &str, output: &StepOutput) {
+pub(crate) fn step_output(out: &mut String, label: &str, output: &StepOutput) {
     let status: Vec<String> = output
         .exit_code
         .map(|c| format!("exit code {c}"))
@@ -168,7 +168,7 @@ fn step_output(out: &mut String, label: &str, output: &StepOutput) {
 }
 
 /// One stream of a step's output; long ones are folded in `<details>`.
-fn output_block(out: &mut String, label: &str, text: &str) {
+pub(crate) fn output_block(out: &mut String, label: &str, text: &str) {
     let lines = text.lines().count();
     if lines > FOLD_LINES {
         out.push_str(&format!(
@@ -183,7 +183,7 @@ fn output_block(out: &mut String, label: &str, text: &str) {
     }
 }
 
-fn service_levels(out: &mut String, phases: &[PhaseResult]) {
+pub(crate) fn service_levels(out: &mut String, phases: &[PhaseResult]) {
     out.push_str("## Service levels\n\n");
     if phases.is_empty() {
         out.push_str("_No phases measured._\n\n");
@@ -229,7 +229,7 @@ fn service_levels(out: &mut String, phases: &[PhaseResult]) {
     out.push('\n');
 }
 
-fn data(out: &mut String, d: &DataResult) {
+pub(crate) fn data(out: &mut String, d: &DataResult) {
     out.push_str("## Data\n\n");
     out.push_str(&format!(
         "{} {}.\n\n",
@@ -255,7 +255,7 @@ fn data(out: &mut String, d: &DataResult) {
     );
 }
 
-fn reads(out: &mut String, r: &ReadResult) {
+pub(crate) fn reads(out: &mut String, r: &ReadResult) {
     out.push_str("## Reads\n\n");
     out.push_str(&format!(
         "{} {}.\n\n",
@@ -292,7 +292,7 @@ fn examples(out: &mut String, label: &str, total: u64, examples: &[String]) {
     fenced(out, "text", &examples.join("\n"));
 }
 
-fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
+pub(crate) fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
     out.push_str("## Backup and restore\n\n");
     out.push_str("| Event | Run clock (s) | Took |\n|---|---|--:|\n");
     out.push_str(&format!(
@@ -344,7 +344,7 @@ fn backup(out: &mut String, b: &BackupResult, d: &DataResult) {
     ));
 }
 
-fn rollout(out: &mut String, r: &RolloutResult) {
+pub(crate) fn rollout(out: &mut String, r: &RolloutResult) {
     out.push_str("## Canary rollout\n\n");
     let outcome = r.outcome.map_or("not finished", |o| o.name());
     let matched = r.outcome == Some(r.expected);
@@ -431,7 +431,7 @@ fn rollout(out: &mut String, r: &RolloutResult) {
     }
 }
 
-fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
+pub(crate) fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
     if recoveries.is_empty() {
         return;
     }
@@ -458,7 +458,7 @@ fn recoveries(out: &mut String, recoveries: &[RecoveryResult]) {
     out.push_str(&format!("\n{}\n\n", view::RECOVERY_NOTE));
 }
 
-fn checks(out: &mut String, checks: &[CheckResult]) {
+pub(crate) fn checks(out: &mut String, checks: &[CheckResult]) {
     out.push_str("## Checks\n\n");
     if checks.is_empty() {
         out.push_str("_No checks._\n\n");
@@ -477,7 +477,7 @@ fn checks(out: &mut String, checks: &[CheckResult]) {
     out.push('\n');
 }
 
-fn load(out: &mut String, l: &LoadStats) {
+pub(crate) fn load(out: &mut String, l: &LoadStats) {
     out.push_str("## Load\n\n");
     out.push_str("| Ops | Reads | Writes | Ok | Failed | Unknown | Ops/s | Goose requests |\n");
     out.push_str("|--:|--:|--:|--:|--:|--:|--:|--:|\n");
@@ -487,7 +487,7 @@ fn load(out: &mut String, l: &LoadStats) {
     ));
 }
 
-fn versions(out: &mut String, nodes: &[NodeRecord]) {
+pub(crate) fn versions(out: &mut String, nodes: &[NodeRecord]) {
     out.push_str("## Versions seen\n\n");
     if nodes.is_empty() {
         out.push_str("_No nodes recorded._\n\n");
@@ -511,7 +511,7 @@ fn versions(out: &mut String, nodes: &[NodeRecord]) {
     out.push('\n');
 }
 
-fn pass_mark(pass: bool) -> &'static str {
+pub(crate) fn pass_mark(pass: bool) -> &'static str {
     if pass {
         "✅"
     } else {
@@ -526,7 +526,7 @@ fn longest_backtick_run(text: &str) -> usize {
 
 /// A fenced block whose fence is longer than any backtick run inside, so output that itself
 /// contains ``` cannot close it early.
-fn fenced(out: &mut String, info: &str, text: &str) {
+pub(crate) fn fenced(out: &mut String, info: &str, text: &str) {
     let fence = "`".repeat(3.max(longest_backtick_run(text) + 1));
     out.push_str(&format!("{fence}{info}\n{}", text));
     if !text.ends_with('\n') {
@@ -536,7 +536,7 @@ fn fenced(out: &mut String, info: &str, text: &str) {
 }
 
 /// An inline code span that survives backticks in `text`; pass it through [`cell`] in a table.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let ticks = "`".repeat(longest_backtick_run(text) + 1);
     // A space keeps a leading or trailing backtick from merging with the delimiters.
     let pad = if text.starts_with('`') || text.ends_with('`') {
@@ -548,7 +548,7 @@ fn code(text: &str) -> String {
 }
 
 /// Text for a table cell: a `|` would start a new column and a newline would end the row.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.trim()
         .replace('|', "\\|")
         .replace("\r\n", "<br>")

@@ -27,7 +27,8 @@ pub(super) fn text(path: &Path) -> Result<String, Diagnostic> {
         &yaml::TextFile {
             holds: "a Markdown runbook",
             extension: ".md",
-            empty_hint: "a runbook starts with its front matter (`---`, the scenario's keys, `---`)",
+            empty_hint:
+                "a runbook starts with its front matter (`---`, the scenario's keys, `---`)",
         },
     )
 }

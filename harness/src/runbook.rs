@@ -22,8 +22,15 @@ pub fn rollback_problem(plan: &Plan, n: &str) -> Option<Diagnostic> {
             "--rollback-at: the runbook has no runnable block under a `Rollback` heading",
         ));
     }
-    if !plan.steps.iter().any(|s| s.id == n) {
-        let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    if rollback_after(plan, n).is_none() {
+        // A loop's unrolled steps are named by the loop's own number.
+        let mut ids: Vec<&str> = Vec::new();
+        for s in &plan.steps {
+            let top = s.id.split('.').next().unwrap_or(&s.id);
+            if !ids.contains(&top) {
+                ids.push(top);
+            }
+        }
         return Some(Diagnostic::whole_file(
             &plan.file,
             format!(
@@ -33,6 +40,17 @@ pub fn rollback_problem(plan: &Plan, n: &str) -> Option<Diagnostic> {
         ));
     }
     None
+}
+
+/// The id of the step after which `--rollback-at n` stops the procedure: step `n` itself,
+/// or the last step unrolled from it (`5` names a loop whose steps are `5.1.1`…`5.3.4`).
+pub fn rollback_after<'p>(plan: &'p Plan, n: &str) -> Option<&'p str> {
+    let nested = format!("{n}.");
+    plan.steps
+        .iter()
+        .filter(|s| s.id == n || s.id.starts_with(&nested))
+        .map(|s| s.id.as_str())
+        .next_back()
 }
 
 /// Rewrites the runbook's output blocks with what the steps that ran printed, and its results
@@ -124,4 +142,27 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("md.firedrill-tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upgrade() -> Plan {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/rolling-upgrade.md");
+        Plan::load(&path).unwrap_or_else(|e| panic!("{e:#?}"))
+    }
+
+    #[test]
+    fn rollback_at_a_loop_stops_after_its_last_step() {
+        let plan = upgrade();
+        assert_eq!(rollback_after(&plan, "4"), Some("4"));
+        assert_eq!(rollback_after(&plan, "5"), Some("5.3.4"));
+        assert_eq!(rollback_after(&plan, "5.2.1"), Some("5.2.1"));
+        assert_eq!(rollback_after(&plan, "7"), Some("7"));
+        assert_eq!(rollback_after(&plan, "8"), None);
+        assert!(rollback_problem(&plan, "5").is_none());
+        let why = rollback_problem(&plan, "99").unwrap().to_string();
+        assert!(why.contains("its steps: 1, 2, 3, 4, 5, 6, 7"), "{why}");
+    }
 }

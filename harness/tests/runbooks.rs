@@ -295,8 +295,8 @@ fn every_bundled_procedure_is_a_blessed_runbook_with_the_template() {
         names,
         [
             "backup-restore",
-            "canary-rollout",
             "canary-rollout-bad",
+            "canary-rollout",
             "cluster-expansion",
             "node-replacement",
             "partition-recovery",

@@ -69,6 +69,12 @@ pub fn drill_with(
         "",
         "{scenario} left objects on the Docker daemon"
     );
+    if !out.path().join("summary.json").is_file() {
+        panic!(
+            "{scenario} wrote no summary.json (exit code {}):\n{}\n{}",
+            run.code, run.stdout, run.stderr
+        );
+    }
     let s = summary(out.path());
     (run, s, out)
 }

@@ -38,9 +38,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run scenarios (files, or directories of *.yaml files), one after another (--jobs: several at once).
+    /// Run scenarios (files, or directories of *.yaml files and runbooks), one after another (--jobs: several at once).
     #[command(
-        after_help = "Examples:\n  firedrill run scenarios/rolling-upgrade.yaml --seed 7 --out /tmp/drill\n  firedrill run scenarios/ --partition 2/3 --out reports/shard-2   one CI shard of three"
+        after_help = "Examples:\n  firedrill run scenarios/rolling-upgrade.md --seed 7 --out /tmp/drill\n  firedrill run scenarios/rolling-upgrade.md --rollback-at 4   drill the Rollback section\n  firedrill run scenarios/ --partition 2/3 --out reports/shard-2   one CI shard of three"
     )]
     Run(RunArgs),
     /// Check scenario files (and the compose files and profiles they use) without starting anything.
@@ -491,7 +491,8 @@ async fn run_and_report(
     docker: &bollard::Docker,
     interrupt: watch::Receiver<bool>,
 ) -> Result<Summary, RunError> {
-    let mut reporters: events::Reporters = firedrill_report::artifact_writers();
+    let mut reporters: events::Reporters =
+        firedrill_report::artifact_writers(crate::runbook::report_page(plan));
     // Last: its verdict line says the artifacts are written.
     reporters.push(Box::new(Console::new()));
     let (sink, subscribers) = events::subscribe(reporters);

@@ -150,7 +150,10 @@ pub async fn run(
         run_id: &run_id,
         out_dir: &out_dir,
         interrupt,
-        rollback_at: opts.rollback_at.as_deref(),
+        rollback_at: opts
+            .rollback_at
+            .as_deref()
+            .and_then(|n| crate::runbook::rollback_after(plan, n)),
     };
     let outcome = std::panic::AssertUnwindSafe(ctx.drive())
         .catch_unwind()

@@ -21,7 +21,7 @@ fn run() -> &'static (Output, Summary, tempfile::TempDir) {
     static RUN: OnceLock<(Output, Summary, tempfile::TempDir)> = OnceLock::new();
     RUN.get_or_init(|| {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        drill("scenarios/partition-recovery.yaml", 31)
+        drill("scenarios/partition-recovery.md", 31)
     })
 }
 

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{check, drill, firedrill, phase, reason, slo, SERIAL};
+use common::{check, drill, firedrill, phase, reason, slo, step, SERIAL};
 use firedrill::history::Phase;
-use firedrill::summary::Verdict;
+use firedrill::summary::{StepStatus, Verdict};
 
 #[test]
 fn the_rabbitmq_rolling_restart_passes_with_nothing_lost_and_every_node_converged() {
@@ -92,10 +92,89 @@ fn the_rabbitmq_example_validates_and_keeps_its_twin_out_of_the_main_job() {
         "validate",
         "examples/rabbitmq/scenarios",
         "examples/rabbitmq/scenarios/sabotage",
+        "examples/rabbitmq/runbooks",
+        "examples/rabbitmq/runbooks/sabotage",
     ]);
     assert_eq!(validate.code, 0, "{}", validate.stderr);
+    for page in [
+        "runbooks/rolling-restart.md",
+        "runbooks/sabotage/restart-without-waiting.md",
+    ] {
+        assert!(
+            validate
+                .stdout
+                .contains(&format!("examples/rabbitmq/{page}: ok")),
+            "{}",
+            validate.stdout
+        );
+    }
+    let pages = firedrill(&["list", "examples/rabbitmq/runbooks"]);
+    assert!(
+        pages.stdout.contains("rabbitmq-rolling-restart-runbook"),
+        "{}",
+        pages.stdout
+    );
+    assert!(
+        !pages.stdout.contains("rabbitmq-restart-without-waiting"),
+        "{}",
+        pages.stdout
+    );
     let list = firedrill(&["list", "examples/rabbitmq/scenarios"]);
     assert_eq!(list.code, 0, "{}", list.stderr);
     assert!(list.stdout.contains("rabbitmq-rolling-restart"));
     assert!(!list.stdout.contains("rabbitmq-restart-two-at-once"));
+}
+
+/// The same rolling restart as a Markdown runbook page: it runs as written, its output
+/// block is checked, and report.md is the page.
+#[test]
+fn the_rabbitmq_runbook_page_runs_as_written() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, s, out) = drill("examples/rabbitmq/runbooks/rolling-restart.md", 3);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    assert_eq!((s.data.lost, s.data.unexpected), (0, 0), "{:?}", s.data);
+    assert!(s.data.acked > 1000, "{:?}", s.data);
+    let converged = check(&s, "every node holds the same global parameters");
+    assert!(converged.pass, "{converged:?}");
+    let every = step(&s, "Check that every node runs");
+    assert!(
+        every.output.stdout.contains("rabbit@rmq3 runs"),
+        "{every:?}"
+    );
+    // Every node was restarted, by the page's loop.
+    for node in ["rmq1", "rmq2", "rmq3"] {
+        let restarted = step(&s, &format!("Wait until {node} is back in the cluster"));
+        assert_eq!(restarted.status, StepStatus::Passed, "{restarted:?}");
+    }
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        report.contains("# Restart a RabbitMQ cluster one node at a time"),
+        "{report}"
+    );
+    assert!(report.contains("✅ **Step 2 passed**"), "{report}");
+}
+
+/// The runbook's twin forgot to wait until each node is back before stopping the next:
+/// two nodes are down at once and the third pauses itself. The procedure SLO must say so.
+#[test]
+fn a_rabbitmq_runbook_that_does_not_wait_between_nodes_is_caught_as_an_outage() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, s, _out) = drill(
+        "examples/rabbitmq/runbooks/sabotage/restart-without-waiting.md",
+        4,
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(s.verdict, Verdict::Fail);
+    let procedure = phase(&s, Phase::Procedure);
+    let unavailable = slo(procedure, "max_unavailable");
+    assert!(!unavailable.pass, "{procedure:#?}");
+    reason(&s, "procedure phase: max_unavailable");
+    // Every step of the page passed: only the clients saw the mistake.
+    assert!(
+        s.steps.iter().all(|r| r.status == StepStatus::Passed),
+        "{:#?}",
+        s.steps
+    );
+    assert_eq!(s.data.lost, 0, "{:?}", s.data);
 }

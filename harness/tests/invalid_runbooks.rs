@@ -161,14 +161,20 @@ fn every_page_says_what_is_wrong_and_all_are_reported_together() {
     }
 }
 
-/// The bundled runbook is valid: the same command says so, with exit code 0.
+/// The bundled runbooks are valid: the same command says so, with exit code 0.
 #[test]
-fn the_bundled_runbook_validates() {
-    let out = firedrill(&["validate", "examples/runbooks/etcd-rolling-upgrade.md"]);
+fn the_bundled_runbooks_validate() {
+    let out = firedrill(&["validate", "scenarios"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout.contains("etcd-rolling-upgrade.md: ok"),
-        "{}",
-        out.stdout
-    );
+    for page in [
+        "rolling-upgrade.md",
+        "cluster-expansion.md",
+        "canary-rollout-bad.md",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("scenarios/{page}: ok")),
+            "{}",
+            out.stdout
+        );
+    }
 }

@@ -12,7 +12,7 @@ use firedrill::summary::{RolloutOutcome, Verdict};
 #[test]
 fn backup_restore_passes_and_reports_its_timeline() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("scenarios/backup-restore.yaml", 21);
+    let (run, s, out) = drill("scenarios/backup-restore.md", 21);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     let data = &s.data;
@@ -71,7 +71,7 @@ fn restoring_a_stale_snapshot_names_the_lost_writes() {
 #[test]
 fn a_healthy_canary_is_promoted_to_all_traffic() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("scenarios/canary-rollout.yaml", 23);
+    let (run, s, out) = drill("scenarios/canary-rollout.md", 23);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     let r = s.rollout.as_ref().expect("summary.json has the rollout");
@@ -106,7 +106,7 @@ fn a_healthy_canary_is_promoted_to_all_traffic() {
 #[test]
 fn a_bad_canary_is_rolled_back_early_and_in_time() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill("scenarios/canary-rollout-bad.yaml", 24);
+    let (run, s, _out) = drill("scenarios/canary-rollout-bad.md", 24);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     let r = s.rollout.as_ref().expect("summary.json has the rollout");

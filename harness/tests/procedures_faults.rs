@@ -14,7 +14,7 @@ const CONVERGE: &str = "every member holds the same data";
 #[test]
 fn partition_recovery_elects_a_new_leader_heals_and_converges() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("scenarios/partition-recovery.yaml", 21);
+    let (run, s, out) = drill("scenarios/partition-recovery.md", 21);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     assert_eq!(s.data.lost, 0, "{:?}", s.data);
@@ -87,7 +87,7 @@ fn a_partition_without_a_majority_is_caught_as_unavailability() {
 #[test]
 fn node_replacement_joins_a_new_member_and_converges() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("scenarios/node-replacement.yaml", 24);
+    let (run, s, out) = drill("scenarios/node-replacement.md", 24);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     assert_eq!(s.data.lost, 0, "{:?}", s.data);

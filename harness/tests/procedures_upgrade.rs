@@ -11,7 +11,7 @@ use firedrill::summary::Verdict;
 #[test]
 fn rolling_upgrade_passes_with_no_lost_writes() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("scenarios/rolling-upgrade.yaml", 11);
+    let (run, s, out) = drill("scenarios/rolling-upgrade.md", 11);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     assert!(s.reasons.is_empty(), "{:#?}", s.reasons);
@@ -53,6 +53,21 @@ fn rolling_upgrade_passes_with_no_lost_writes() {
         "the transcript shows the real etcdctl output"
     );
     assert!(run.stdout.contains("verdict: PASS"));
+    // The runbook's own expected outputs were checked, and its Rollback section did not run.
+    let health = common::step(&s, "Check that every member is healthy");
+    assert!(health.output.stdout.contains("etcd2:2379 is healthy"));
+    assert!(
+        !s.steps.iter().any(|r| r.id.starts_with('R')),
+        "{:?}",
+        s.steps
+    );
+    // report.md is the page: its sections, with the loop's steps under its block.
+    assert!(report.contains("## When to use"), "{report}");
+    assert!(report.contains("✅ **Step 5 passed**"), "{report}");
+    assert!(
+        report.contains("| 5.3.4 Verify etcd3 serves linearizable reads | ✅ passed |"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -109,7 +124,7 @@ fn yaml_files(dir: &str) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(repo().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "md"))
         .map(|p| format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()))
         .collect();
     files.sort();
@@ -125,7 +140,15 @@ fn list_shows_the_main_job_without_its_twins_and_every_scenario_validates() {
     let main = listed(&list.stdout);
     // One entry per file of scenarios/, and nothing from scenarios/sabotage/.
     assert_eq!(main.len(), yaml_files("scenarios").len(), "{}", list.stdout);
-    for name in ["rolling-upgrade", "partition-recovery", "node-replacement"] {
+    for name in [
+        "rolling-upgrade",
+        "partition-recovery",
+        "node-replacement",
+        "backup-restore",
+        "canary-rollout",
+        "canary-rollout-bad",
+        "cluster-expansion",
+    ] {
         assert!(
             main.iter().any(|n| n == name),
             "{name} is missing: {main:?}"

@@ -9,6 +9,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod page;
 mod reporter;
 pub mod view;
 

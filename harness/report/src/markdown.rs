@@ -14,23 +14,7 @@ pub fn render(summary: &Summary) -> String {
     header(&mut out, &view::header(summary));
     procedure(&mut out, &view::steps(&summary.steps));
     service_levels(&mut out, &view::service_levels(&summary.phases));
-    history_check(&mut out, "Data", &view::data(&summary.data));
-    history_check(&mut out, "Reads", &view::reads(&summary.reads));
-    if let Some(b) = &summary.backup {
-        backup(&mut out, &view::backup(b, &summary.data));
-    }
-    if let Some(r) = &summary.rollout {
-        rollout(&mut out, &view::rollout(r));
-    }
-    let sections = [
-        view::recoveries(&summary.recoveries),
-        Some(view::checks(&summary.checks)),
-        Some(view::load(&summary.load)),
-        Some(view::versions(&summary.nodes)),
-    ];
-    for section in sections.iter().flatten() {
-        table_section(&mut out, section);
-    }
+    details(&mut out, summary);
     out.push_str(&format!(
         "---\n\n<sub>Written by firedrill from summary.json ({}).</sub>\n",
         summary.schema
@@ -143,8 +127,30 @@ fn step_output(out: &mut String, output: &view::Output) {
     }
 }
 
+/// The judgement's sections after the steps and service levels; a runbook's report ends
+/// with them too.
+pub(crate) fn details(out: &mut String, summary: &Summary) {
+    history_check(out, "Data", &view::data(&summary.data));
+    history_check(out, "Reads", &view::reads(&summary.reads));
+    if let Some(b) = &summary.backup {
+        backup(out, &view::backup(b, &summary.data));
+    }
+    if let Some(r) = &summary.rollout {
+        rollout(out, &view::rollout(r));
+    }
+    let sections = [
+        view::recoveries(&summary.recoveries),
+        Some(view::checks(&summary.checks)),
+        Some(view::load(&summary.load)),
+        Some(view::versions(&summary.nodes)),
+    ];
+    for section in sections.iter().flatten() {
+        table_section(out, section);
+    }
+}
+
 /// One stream of a step's output; long ones are folded in `<details>`.
-fn output_block(out: &mut String, s: &view::Stream) {
+pub(crate) fn output_block(out: &mut String, s: &view::Stream) {
     if s.folded {
         out.push_str(&format!(
             "<details><summary>{}: {} lines</summary>\n\n",
@@ -307,7 +313,7 @@ fn longest_backtick_run(text: &str) -> usize {
 
 /// A fenced block whose fence is longer than any backtick run inside, so output that itself
 /// contains ``` cannot close it early.
-fn fenced(out: &mut String, info: &str, text: &str) {
+pub(crate) fn fenced(out: &mut String, info: &str, text: &str) {
     let fence = "`".repeat(3.max(longest_backtick_run(text) + 1));
     out.push_str(&format!("{fence}{info}\n{}", text));
     if !text.ends_with('\n') {
@@ -317,7 +323,7 @@ fn fenced(out: &mut String, info: &str, text: &str) {
 }
 
 /// An inline code span that survives backticks in `text`; pass it through [`cell`] in a table.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let ticks = "`".repeat(longest_backtick_run(text) + 1);
     // A space keeps a leading or trailing backtick from merging with the delimiters.
     let pad = if text.starts_with('`') || text.ends_with('`') {
@@ -329,7 +335,7 @@ fn code(text: &str) -> String {
 }
 
 /// Text for a table cell: a `|` would start a new column and a newline would end the row.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.trim()
         .replace('|', "\\|")
         .replace("\r\n", "<br>")

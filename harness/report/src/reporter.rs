@@ -9,6 +9,7 @@ use firedrill_types::events::RunEvent;
 use firedrill_types::history::Op;
 use firedrill_types::summary::Summary;
 
+use crate::page::{self, Page};
 use crate::{html, junit, markdown, ReportError};
 use crate::{HTML_FILE, JUNIT_FILE, MARKDOWN_FILE, SUMMARY_FILE};
 
@@ -29,7 +30,7 @@ pub trait Reporter {
     fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError>;
 }
 
-type Render = fn(&Summary, &[Op]) -> Result<String, ReportError>;
+type Render = Box<dyn Fn(&Summary, &[Op]) -> Result<String, ReportError> + Send>;
 
 /// One file of the output directory, rendered from the summary (and the history).
 struct ArtifactWriter {
@@ -45,13 +46,18 @@ impl Reporter for ArtifactWriter {
     }
 }
 
-/// The writers of summary.json, report.md, junit.xml and report.html, in that order.
-pub fn artifact_writers() -> Vec<Box<dyn Reporter + Send>> {
+/// The writers of summary.json, report.md, junit.xml and report.html, in that order. For a
+/// Markdown runbook, `page` makes report.md the runbook page itself ([`page::render`]).
+pub fn artifact_writers(page: Option<Page>) -> Vec<Box<dyn Reporter + Send>> {
+    let markdown: Render = match page {
+        Some(page) => Box::new(move |s, _| Ok(page::render(s, &page))),
+        None => Box::new(|s, _| Ok(markdown::render(s))),
+    };
     let writers: [(&'static str, Render); 4] = [
-        (SUMMARY_FILE, |s, _| summary_json(s)),
-        (MARKDOWN_FILE, |s, _| Ok(markdown::render(s))),
-        (JUNIT_FILE, |s, _| junit::render(s)),
-        (HTML_FILE, |s, ops| Ok(html::render(s, ops))),
+        (SUMMARY_FILE, Box::new(|s, _| summary_json(s))),
+        (MARKDOWN_FILE, markdown),
+        (JUNIT_FILE, Box::new(|s, _| junit::render(s))),
+        (HTML_FILE, Box::new(|s, ops| Ok(html::render(s, ops)))),
     ];
     writers
         .into_iter()
@@ -72,7 +78,7 @@ mod tests {
     use crate::fixtures;
 
     fn write_all(summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError> {
-        artifact_writers()
+        artifact_writers(None)
             .iter_mut()
             .try_for_each(|w| w.finish(summary, artifacts))
     }

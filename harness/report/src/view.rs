@@ -207,7 +207,7 @@ fn output(label: &str, output: &StepOutput) -> Output {
     }
 }
 
-fn stream(label: &str, text: &str) -> Option<Stream> {
+pub(crate) fn stream(label: &str, text: &str) -> Option<Stream> {
     let lines = text.lines().count();
     (!text.is_empty()).then(|| Stream {
         label: label.to_string(),

@@ -49,15 +49,32 @@ pub fn firedrill_env(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// Runs one scenario with a seed into a fresh output directory, and checks that the run
 /// left nothing on the Docker daemon. Returns the output, summary.json and the directory.
 pub fn drill(scenario: &str, seed: u64) -> (Output, Summary, tempfile::TempDir) {
+    drill_with(scenario, seed, &[])
+}
+
+/// [`drill`] with more arguments for `firedrill run` (`--rollback-at 4`, `--bless`).
+pub fn drill_with(
+    scenario: &str,
+    seed: u64,
+    extra: &[&str],
+) -> (Output, Summary, tempfile::TempDir) {
     let out = tempfile::tempdir().expect("a temporary directory");
     let seed = seed.to_string();
     let dir = out.path().to_str().expect("a UTF-8 path").to_string();
-    let (run, pid) = firedrill_pid(&["run", scenario, "--seed", &seed, "--out", &dir], &[]);
+    let mut args = vec!["run", scenario, "--seed", &seed, "--out", &dir];
+    args.extend_from_slice(extra);
+    let (run, pid) = firedrill_pid(&args, &[]);
     assert_eq!(
         leftovers_of(pid),
         "",
         "{scenario} left objects on the Docker daemon"
     );
+    if !out.path().join("summary.json").is_file() {
+        panic!(
+            "{scenario} wrote no summary.json (exit code {}):\n{}\n{}",
+            run.code, run.stdout, run.stderr
+        );
+    }
     let s = summary(out.path());
     (run, s, out)
 }

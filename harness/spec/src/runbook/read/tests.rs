@@ -207,15 +207,15 @@ fn a_page_becomes_steps_with_their_sources() {
 
 #[test]
 fn the_bundled_runbook_plans() {
-    let path = repo().join("examples/runbooks/etcd-rolling-upgrade.md");
+    let path = repo().join("scenarios/rolling-upgrade.md");
     let plan = Plan::load(&path).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(plan.steps.len(), 4 + 3 * 4 + 2);
     let last = plan.steps.last().unwrap();
     assert_eq!(last.name, "Wait for the cluster version to reach 3.5");
     assert_eq!(last.source.as_ref().unwrap().section, Section::Verification);
     let page = plan.page.as_ref().unwrap();
-    // Each member put back and waited for, then the cluster checked.
-    assert_eq!(page.rollback.len(), 3 * 2 + 1);
+    // Each member stopped, put back and waited for, then the cluster checked.
+    assert_eq!(page.rollback.len(), 3 * 3 + 1);
     assert_eq!(page.documentation.len(), 2);
     assert!(plan.images().contains(&"firedrill/etcd:3.4.23".to_string()));
     let outputs = plan

@@ -509,7 +509,8 @@ struct Template {
     segments: Vec<Segment>,
 }
 
-const PLACEHOLDERS: &str = "{{key}}, {{value}}, {{expected}} (a cas's), each also as {{…|base64}}";
+const PLACEHOLDERS: &str =
+    "{{key}}, {{value}} or, in a cas, {{expected}}, each also as {{key|base64}} and so on";
 
 impl Template {
     fn parse(text: &str) -> Result<Template, String> {

@@ -55,7 +55,7 @@ pub struct GooseCount {
 pub enum LoadError {
     #[error("no target nodes were given: the load needs at least one node to send requests to")]
     NoTargets,
-    #[error("target {node}: {url:?} is not an http(s) base URL ({reason}); expected e.g. http://127.0.0.1:2379")]
+    #[error("target {node}: {url:?} is not an http(s) base URL ({reason}); expected e.g. http://127.0.0.1:8080")]
     BadTarget {
         node: String,
         url: String,

@@ -166,10 +166,15 @@ fn a_rabbitmq_runbook_that_does_not_wait_between_nodes_is_caught_as_an_outage() 
     );
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Fail);
+    // The outage shows as errors, as one long gap, or both: which SLO trips first depends
+    // on whether the paused node still answers now and then (seen: 47 % errors, with
+    // 1.1 s as the longest gap). Either is the procedure SLO catching the mistake.
     let procedure = phase(&s, Phase::Procedure);
+    let errors = slo(procedure, "error_rate");
     let unavailable = slo(procedure, "max_unavailable");
-    assert!(!unavailable.pass, "{procedure:#?}");
-    reason(&s, "procedure phase: max_unavailable");
+    assert!(!errors.pass || !unavailable.pass, "{procedure:#?}");
+    let tripped = if errors.pass { "max_unavailable" } else { "error_rate" };
+    reason(&s, &format!("procedure phase: {tripped}"));
     // Every step of the page passed: only the clients saw the mistake.
     assert!(
         s.steps.iter().all(|r| r.status == StepStatus::Passed),

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::cluster::Cluster;
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
+use crate::prometheus::Prometheus;
 use crate::stall;
 use crate::step::{self, LiveHistory, StepContext};
 use firedrill_spec::plan::{BackgroundPlan, PlannedStep};
@@ -41,6 +42,7 @@ pub struct Shared<'a> {
     pub transcripts: &'a Path,
     pub history: LiveHistory,
     pub events: EventSink,
+    pub prometheus: Option<Prometheus>,
 }
 
 enum Command {
@@ -214,6 +216,7 @@ async fn run_task(
         kill_switch: None,
         background: None,
         stop: Some(stop.clone()),
+        prometheus: shared.prometheus.clone(),
     };
     let mut records = Vec::new();
     let mut pass = 0u32;

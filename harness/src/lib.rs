@@ -17,6 +17,7 @@ mod fault;
 pub mod images;
 mod jobs;
 pub mod load;
+mod monitoring;
 pub mod partition;
 pub mod prometheus;
 mod rejudge;

@@ -64,7 +64,7 @@ pub struct Sample {
 }
 
 /// One series of a range query: `(Unix time in seconds, value)` points, oldest first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Series {
     pub labels: BTreeMap<String, String>,
     pub points: Vec<(f64, f64)>,
@@ -91,6 +91,19 @@ pub struct Alert {
     pub active_at: Option<DateTime<Utc>>,
     /// The expression's value at the last evaluation.
     pub value: f64,
+}
+
+/// A scrape target.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub scrape_url: String,
+    /// `up`, `down`, or `unknown` before the first scrape.
+    pub health: String,
+    #[serde(default)]
+    pub last_error: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +291,28 @@ impl Prometheus {
         Ok(data.alerts.into_iter().map(Alert::from).collect())
     }
 
+    /// The active scrape targets.
+    pub async fn targets(&self) -> Result<Vec<Target>, PrometheusError> {
+        let url = self.url("/api/v1/targets", &[("state", "active".to_string())])?;
+        let (_, data): (u16, TargetsData) = self.api(&url).await?;
+        Ok(data.active_targets)
+    }
+
+    /// Every metric name the server holds a series of, between `start` and `end` (Unix
+    /// seconds) when given.
+    pub async fn metric_names(
+        &self,
+        range: Option<(f64, f64)>,
+    ) -> Result<Vec<String>, PrometheusError> {
+        let params: Vec<(&str, String)> = match range {
+            Some((start, end)) => vec![("start", start.to_string()), ("end", end.to_string())],
+            None => Vec::new(),
+        };
+        let url = self.url("/api/v1/label/__name__/values", &params)?;
+        let (_, names): (u16, Vec<String>) = self.api(&url).await?;
+        Ok(names)
+    }
+
     /// Every rule group with its rules' health, state and active alerts.
     pub async fn rules(&self) -> Result<Vec<RuleGroup>, PrometheusError> {
         let url = self.url("/api/v1/rules", &[])?;
@@ -373,6 +408,12 @@ struct RawSample {
 struct RawSeries {
     metric: BTreeMap<String, String>,
     values: Vec<(f64, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetsData {
+    active_targets: Vec<Target>,
 }
 
 #[derive(Deserialize)]

@@ -18,12 +18,15 @@ use crate::cluster::{self, Cluster, ClusterError};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::Faults;
 use crate::load::{self, LoadRun, Target};
+use crate::monitoring::{Monitor, MonitoringError};
 use crate::step::{self, LiveHistory, StepContext};
-use firedrill_spec::plan::{Converge, Plan, PlannedStep};
+use firedrill_spec::monitoring::MonitoringPlan;
+use firedrill_spec::plan::{substitute, Converge, Plan, PlannedStep};
 use firedrill_types::facts::{
     ConvergeRun, KillSwitchRun, MarkTime, PhaseTimes, ReadBack, RecoveryMark, RunFacts,
 };
 use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, TextPool};
+use firedrill_types::monitoring::MonitoringFacts;
 use firedrill_types::summary::{NodeRecord, RolloutResult, StepRecord, StepStatus, Timings};
 
 /// Lines of a failed node's log kept in the verdict.
@@ -57,6 +60,8 @@ pub enum RunError {
     },
     #[error("the load generator failed: {0}")]
     Load(String),
+    #[error(transparent)]
+    Monitoring(#[from] MonitoringError),
     #[error("the run panicked: {0}; the cluster was removed")]
     Panicked(String),
     #[error("interrupted; the cluster was removed")]
@@ -70,6 +75,8 @@ impl RunError {
             RunError::Cluster(_) | RunError::Artifacts { .. } | RunError::Load(_) => {
                 exit::INFRASTRUCTURE
             }
+            RunError::Monitoring(e) if e.is_input() => exit::INVALID_INPUT,
+            RunError::Monitoring(_) => exit::INFRASTRUCTURE,
             RunError::Panicked(_) => exit::INTERNAL,
             RunError::Interrupted => exit::INTERRUPTED,
         }
@@ -201,6 +208,7 @@ pub async fn run(
         nodes: recorded.nodes,
         read_back: recorded.read_back,
         converge: recorded.converge,
+        monitoring: recorded.monitoring,
         timings: Timings {
             cluster_create_ms,
             teardown_ms,
@@ -320,9 +328,20 @@ impl Drive<'_> {
             .filter(|s| s.starts_with_cluster())
             .map(|s| s.name.clone())
             .collect();
+        // Prometheus first: one that rejects its rules exits at once, and says why.
+        let monitor = match &plan.monitoring {
+            Some(m) => {
+                Some(Monitor::connect(m, self.cluster, self.epoch, plan.ready_timeout).await?)
+            }
+            None => None,
+        };
         self.cluster
             .wait_healthy(&starting, plan.ready_timeout)
             .await?;
+        let mut monitoring = match (&monitor, &plan.monitoring) {
+            (Some(monitor), Some(m)) => Some(self.monitoring_start(monitor, m).await?),
+            _ => None,
+        };
         let cluster_ready_ms = t.elapsed().as_millis() as u64;
         emit(
             self.events,
@@ -362,6 +381,7 @@ impl Drive<'_> {
         )
         .map_err(|e| RunError::Load(e.to_string()))?;
         let ticker = recorder.ticker(self.events.clone());
+        let alerts = monitor.as_ref().map(Monitor::watch);
 
         let steady_start = self.now();
         emit(self.events, RunEvent::PhaseStarted(Phase::Steady));
@@ -381,6 +401,7 @@ impl Drive<'_> {
             transcripts: &transcripts,
             history: live.clone(),
             events: self.events.clone(),
+            prometheus: monitor.as_ref().map(|m| m.prometheus.clone()),
         });
         let mut ctx = StepContext {
             cluster: self.cluster,
@@ -401,6 +422,7 @@ impl Drive<'_> {
             kill_switch: None,
             background: Some(background),
             stop: None,
+            prometheus: monitor.as_ref().map(|m| m.prometheus.clone()),
         };
         let ((steps, steps_interrupted), ()) =
             futures_util::future::join(self.steps(&mut ctx), background_driver).await;
@@ -412,6 +434,20 @@ impl Drive<'_> {
             interrupted = self.pause(plan.recovery).await;
         }
         let recovery_end = self.now();
+        if let (Some(watch), Some(facts), Some(monitor)) = (alerts, &mut monitoring, &monitor) {
+            let watched = watch.stop(&self.out_dir.join("alerts.jsonl")).await?;
+            facts.polls = watched.polls;
+            facts.poll_errors = watched.errors;
+            facts.first_poll_error = watched.first_error;
+            facts.observations = watched.observations;
+            facts.panels = monitor
+                .panels(steady_start, recovery_end, self.out_dir)
+                .await?;
+            facts.expected_labels = self.expected_labels(&ctx.vars);
+            if let Some((_, exposed)) = &mut facts.hygiene {
+                *exposed = monitor.exposed_since(steady_start).await?;
+            }
+        }
         let stopping = Instant::now();
         let goose_requests = load
             .stop()
@@ -468,6 +504,7 @@ impl Drive<'_> {
             nodes,
             read_back,
             converge,
+            monitoring,
             timings: Timings {
                 cluster_ready_ms,
                 load_stop_ms,
@@ -475,6 +512,65 @@ impl Drive<'_> {
                 ..Timings::default()
             },
         })
+    }
+
+    /// Checks the rules against the scenario's alert names and, with rule hygiene, takes
+    /// the metric names the targets expose.
+    async fn monitoring_start(
+        &self,
+        monitor: &Monitor<'_>,
+        plan: &MonitoringPlan,
+    ) -> Result<MonitoringFacts, MonitoringError> {
+        let rules = monitor.rules().await?;
+        if plan.rule_hygiene {
+            let exposed = monitor.exposed_now(plan.poll * 20).await?;
+            let absent: BTreeSet<&str> = rules
+                .iter()
+                .flat_map(|r| &r.metrics)
+                .filter(|m| !exposed.contains(*m))
+                .map(String::as_str)
+                .collect();
+            if !absent.is_empty() {
+                emit(
+                    self.events,
+                    RunEvent::Note(format!(
+                        "rule hygiene: no target exposes {} yet; judged again over the whole run at its end",
+                        absent.into_iter().collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+        }
+        emit(
+            self.events,
+            RunEvent::Note(format!(
+                "Prometheus of `{}` at {}: {} rules loaded; watching its alerts every {:?}",
+                plan.node,
+                monitor.prometheus.base_url(),
+                rules.len(),
+                plan.poll
+            )),
+        );
+        Ok(MonitoringFacts {
+            prometheus: format!("{} ({})", plan.node, monitor.prometheus.base_url()),
+            hygiene: plan.rule_hygiene.then(|| (rules, BTreeSet::new())),
+            ..MonitoringFacts::default()
+        })
+    }
+
+    /// Each alert expectation's labels with the run's variables (captures included).
+    fn expected_labels(&self, vars: &BTreeMap<String, String>) -> Vec<BTreeMap<String, String>> {
+        let Some(m) = &self.plan.monitoring else {
+            return Vec::new();
+        };
+        m.alerts
+            .iter()
+            .map(|a| {
+                a.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), substitute(v, |n| vars.get(n).cloned()).0))
+                    .collect()
+            })
+            .collect()
     }
 
     /// Runs the procedure's steps in order; after a failure or Ctrl-C the rest are skipped.
@@ -739,6 +835,7 @@ struct Recorded {
     nodes: Vec<NodeRecord>,
     read_back: ReadBack,
     converge: Vec<ConvergeRun>,
+    monitoring: Option<MonitoringFacts>,
     timings: Timings,
 }
 

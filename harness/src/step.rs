@@ -10,6 +10,7 @@ use crate::background;
 use crate::cluster::{self, Cluster, ExecOutput};
 use crate::events::{emit, EventSink, RunEvent};
 use crate::fault::{Faults, Partition};
+use crate::prometheus::Prometheus;
 use crate::stall;
 use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
 use firedrill_spec::gate::{GateKind, MetricGate};
@@ -52,6 +53,8 @@ pub struct StepContext<'a> {
     pub background: Option<background::Handle>,
     /// Inside a background: says when it is being stopped (`sleep` and `stall` then end).
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The scenario's Prometheus, for `promql` steps.
+    pub prometheus: Option<Prometheus>,
 }
 
 impl StepContext<'_> {
@@ -523,6 +526,7 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
         },
         Action::Background(b) => Action::Background(b.clone()),
         Action::StopBackground(n) => Action::StopBackground(n.clone()),
+        Action::Promql(q) => Action::Promql(ctx.render(q)?),
     };
     Ok((describe(&a), a))
 }
@@ -652,6 +656,7 @@ pub fn describe(a: &Action) -> String {
             }
         ),
         Action::StopBackground(n) => format!("stop background `{n}`"),
+        Action::Promql(q) => format!("promql {q}"),
         Action::Rollout(r) => format!(
             "roll out {} in stages of {} % of the traffic, gated by {}",
             r.canary,
@@ -816,6 +821,22 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
                 Err(e) => Err(e),
             }
         }
+        Action::Promql(query) => match &ctx.prometheus {
+            None => Err("no Prometheus: the scenario has no `monitoring:` block".into()),
+            Some(p) => match tokio::time::timeout(limit, p.query(query, None)).await {
+                Err(_) => Err(format!("Prometheus did not answer within {limit:?}")),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok(samples)) => {
+                    output.stdout = samples.iter().map(show_sample).collect();
+                    match samples.is_empty() {
+                        true => {
+                            Err("the query returned no sample: the condition does not hold".into())
+                        }
+                        false => Ok(()),
+                    }
+                }
+            },
+        },
         Action::Rollout(_) | Action::Background(_) | Action::StopBackground(_) => {
             Err("this step runs through `execute`, not as one attempt".into())
         }
@@ -823,6 +844,21 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
     Attempt {
         output,
         error: result.err(),
+    }
+}
+
+/// A sample as Prometheus's console shows it: `name{label="value"} 3`, one per line.
+fn show_sample(s: &crate::prometheus::Sample) -> String {
+    let name = s.labels.get("__name__").map_or("", String::as_str);
+    let labels: Vec<String> = s
+        .labels
+        .iter()
+        .filter(|(k, _)| *k != "__name__")
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    match labels.is_empty() {
+        true => format!("{name} {}\n", s.value),
+        false => format!("{name}{{{}}} {}\n", labels.join(","), s.value),
     }
 }
 

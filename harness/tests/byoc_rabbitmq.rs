@@ -173,7 +173,11 @@ fn a_rabbitmq_runbook_that_does_not_wait_between_nodes_is_caught_as_an_outage() 
     let errors = slo(procedure, "error_rate");
     let unavailable = slo(procedure, "max_unavailable");
     assert!(!errors.pass || !unavailable.pass, "{procedure:#?}");
-    let tripped = if errors.pass { "max_unavailable" } else { "error_rate" };
+    let tripped = if errors.pass {
+        "max_unavailable"
+    } else {
+        "error_rate"
+    };
     reason(&s, &format!("procedure phase: {tripped}"));
     // Every step of the page passed: only the clients saw the mistake.
     assert!(

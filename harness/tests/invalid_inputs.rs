@@ -135,6 +135,10 @@ refused! {
     missing_steps: "missing-steps.yaml" at "missing-steps.yaml: has no `steps`";
     missing_step_name: "missing-step-name.yaml" at "missing-step-name.yaml:9:";
     missing_exec_command: "missing-exec-command.yaml" at "missing-exec-command.yaml:8:";
+    // Monitoring.
+    a_promql_that_does_not_parse_names_its_line: "monitoring-promql-does-not-parse.yaml" at "monitoring-promql-does-not-parse.yaml:10:";
+    an_alert_counted_from_no_step_lists_the_steps: "monitoring-alert-after-no-step.yaml" at "monitoring-alert-after-no-step.yaml:10:";
+    a_quiet_phase_needs_a_prometheus: "monitoring-quiet-without-prometheus.yaml" at "monitoring-quiet-without-prometheus.yaml";
     // Durations.
     negative_duration: "duration-negative.yaml" at "duration-negative.yaml:8:";
     unparsable_duration: "duration-unparsable.yaml" at "duration-unparsable.yaml:9:";

@@ -410,3 +410,52 @@ fn the_monitored_topology_is_the_bundled_cluster_plus_prometheus() {
     assert_eq!(statics, with_port);
     assert_eq!(dns, members(false));
 }
+
+/// The sabotaged twins of the monitored topology differ from it only by their sabotage:
+/// the rules directory mounted, or etcd3 not started with the cluster.
+#[test]
+fn the_sabotaged_monitored_topologies_differ_only_by_their_sabotage() {
+    let load = |f: &str| Compose::load(&repo().join(f)).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+    let monitored = load("compose/etcd-3-monitored.yaml");
+    let rules_mount = |c: &Compose| {
+        let p = c.service("prometheus").unwrap();
+        let m = p
+            .mounts
+            .iter()
+            .find(|m| m.target == "/etc/prometheus/rules")
+            .unwrap();
+        let firedrill_spec::compose::MountSource::Bind(path) = &m.source else {
+            panic!("{m:?} is not a directory of the repository");
+        };
+        path.canonicalize().unwrap()
+    };
+    for (file, down) in [
+        ("compose/sabotage/etcd-3-monitored-misspelt-rule.yaml", None),
+        (
+            "compose/sabotage/etcd-3-monitored-member-down.yaml",
+            Some("etcd3"),
+        ),
+    ] {
+        let twin = load(file);
+        assert_eq!(twin.volumes, monitored.volumes, "{file}");
+        assert_eq!(twin.services.len(), monitored.services.len(), "{file}");
+        for s in &monitored.services {
+            let mut t = twin.service(&s.name).unwrap().clone();
+            if Some(s.name.as_str()) == down {
+                assert_eq!(t.profiles, ["down"], "{file}: {} starts", s.name);
+                t.profiles.clear();
+            }
+            if s.name == "prometheus" {
+                continue;
+            }
+            assert_eq!(
+                format!("{t:?}"),
+                format!("{s:?}"),
+                "{file}: {} differs",
+                s.name
+            );
+        }
+        let (ours, theirs) = (rules_mount(&monitored), rules_mount(&twin));
+        assert_eq!(ours == theirs, down.is_some(), "{file}: {theirs:?}");
+    }
+}

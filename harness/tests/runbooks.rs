@@ -298,6 +298,7 @@ fn every_bundled_procedure_is_a_blessed_runbook_with_the_template() {
             "canary-rollout-bad",
             "canary-rollout",
             "cluster-expansion",
+            "monitoring-alert-response",
             "node-replacement",
             "partition-recovery",
             "rolling-upgrade"

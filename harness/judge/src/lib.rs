@@ -9,6 +9,7 @@ pub mod check;
 pub mod end_state;
 pub mod kill_switch;
 pub mod linearizability;
+pub mod monitoring;
 pub mod slo;
 pub mod summarize;
 pub mod timeline;

@@ -9,7 +9,7 @@ use firedrill_types::summary::{
     RecoveryResult, Summary, SCHEMA,
 };
 
-use crate::{backup, check, end_state, kill_switch, linearizability, slo, verdict};
+use crate::{backup, check, end_state, kill_switch, linearizability, monitoring, slo, verdict};
 
 pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
     let ops = &facts.ops;
@@ -114,7 +114,17 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
             None,
         )
     };
-    let phases: Vec<_> = phase_windows(facts)
+    let windows = phase_windows(facts);
+    let monitoring = plan
+        .monitoring
+        .as_ref()
+        .zip(facts.monitoring.as_ref())
+        .map(|(p, f)| {
+            let judged = monitoring::judge(p, f, &facts.steps, &windows);
+            checks.extend(monitoring::checks(&judged, f));
+            judged
+        });
+    let phases: Vec<_> = windows
         .iter()
         .map(|w| slo::evaluate_phase(ops, *w, &plan.slos[&w.phase]))
         .collect();
@@ -149,6 +159,7 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         backup,
         rollout,
         linearizability,
+        monitoring,
         timings: facts.timings.clone(),
     }
 }

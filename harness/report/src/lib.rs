@@ -472,6 +472,7 @@ pub(crate) mod fixtures {
             backup: None,
             rollout: None,
             linearizability: None,
+            monitoring: None,
             timings: Timings {
                 cluster_create_ms: 1_210,
                 cluster_ready_ms: 1_420,

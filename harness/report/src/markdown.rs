@@ -42,6 +42,9 @@ pub fn results(summary: &Summary) -> String {
         out.push('\n');
     }
     service_levels(&mut out, &view::service_levels(&summary.phases));
+    if let Some(alerts) = view::alerts(summary.monitoring.as_ref()) {
+        table_section(&mut out, &alerts);
+    }
     out.push_str(&format!(
         "Load: {} operations, {} acknowledged writes, {} lost.\n",
         summary.load.ops, summary.data.acked, summary.data.lost
@@ -140,7 +143,9 @@ pub(crate) fn details(out: &mut String, summary: &Summary) {
     }
     let sections = [
         view::recoveries(&summary.recoveries),
+        view::alerts(summary.monitoring.as_ref()),
         Some(view::checks(&summary.checks)),
+        view::panels(summary.monitoring.as_ref()),
         Some(view::load(&summary.load)),
         Some(view::versions(&summary.nodes)),
     ];

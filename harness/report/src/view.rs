@@ -2,6 +2,7 @@
 //! tables of typed cells that each reporter only formats (escapes, marks up), so two reports
 //! of one run cannot drift apart.
 
+use firedrill_types::monitoring::MonitoringResult;
 use firedrill_types::summary::{
     BackupResult, CheckResult, DataResult, GateOutcome, KillSwitchResult, LoadStats, NodeRecord,
     PhaseResult, ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus,
@@ -616,6 +617,87 @@ pub fn recoveries(recoveries: &[RecoveryResult]) -> Option<TableSection> {
         note: Some(
             "Measured from the end of the step: until the node's first successful operation, \
              and until the whole load was back within the recovery phase's error-rate limit.",
+        ),
+    })
+}
+
+/// Every alert that was active during the run, on the run clock; `None` when the scenario
+/// watched no Prometheus.
+pub fn alerts(m: Option<&MonitoringResult>) -> Option<TableSection> {
+    const COLUMNS: &[Column] = &[
+        ("Alert", Align::Left),
+        ("Labels", Align::Wrap),
+        ("Pending at", Align::Right),
+        ("Firing at", Align::Right),
+        ("Resolved at", Align::Right),
+    ];
+    let at = |t: Option<u64>, none: &str| {
+        Cell::Text(t.map_or_else(|| none.to_string(), |t| format!("{} s", run_clock(t))))
+    };
+    let m = m?;
+    let rows = m
+        .episodes
+        .iter()
+        .map(|e| {
+            let labels: Vec<String> = e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            vec![
+                Cell::text(&e.alert),
+                Cell::Text(labels.join(", ")),
+                at(e.pending_at, "—"),
+                at(e.firing_at, "—"),
+                at(e.resolved_at, "still active"),
+            ]
+        })
+        .collect();
+    Some(TableSection {
+        id: "alerts",
+        title: "Alerts",
+        table: Table {
+            columns: COLUMNS,
+            rows,
+        },
+        empty: "No alert was pending or firing during the run.",
+        note: Some(
+            "As the polls of Prometheus's active alerts saw them (alerts.jsonl): each time is late \
+             by up to one poll interval. The expectations and quiet phases are among the checks.",
+        ),
+    })
+}
+
+/// The dashboards' panels, archived under metrics/.
+pub fn panels(m: Option<&MonitoringResult>) -> Option<TableSection> {
+    const COLUMNS: &[Column] = &[
+        ("Panel", Align::Left),
+        ("Query", Align::Wrap),
+        ("Series", Align::Right),
+        ("File", Align::Left),
+    ];
+    let m = m.filter(|m| !m.panels.is_empty())?;
+    let rows = m
+        .panels
+        .iter()
+        .map(|p| {
+            vec![
+                Cell::text(&p.title),
+                Cell::text(&p.query),
+                Cell::Text(match &p.error {
+                    Some(e) => format!("error: {e}"),
+                    None => p.series.to_string(),
+                }),
+                Cell::text(&p.file),
+            ]
+        })
+        .collect();
+    Some(TableSection {
+        id: "panels",
+        title: "Dashboards",
+        table: Table {
+            columns: COLUMNS,
+            rows,
+        },
+        empty: "",
+        note: Some(
+            "Each file holds the panel's series over the whole run, as Prometheus answered them.",
         ),
     })
 }

@@ -8,7 +8,9 @@
 pub mod compose;
 pub mod gate;
 pub mod loadprofile;
+pub mod monitoring;
 pub mod plan;
+pub mod promql;
 pub mod runbook;
 pub mod scenario;
 pub mod slo;

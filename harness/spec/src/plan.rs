@@ -12,6 +12,8 @@ use regex::Regex;
 use crate::compose::{Compose, MountSource};
 use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::loadprofile::{CompiledProfile, LoadProfile};
+use crate::monitoring::{self, MonitoringPlan};
+use crate::promql;
 use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
     CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, UnknownPolicy,
@@ -21,6 +23,7 @@ use crate::slo::SloSpec;
 use crate::yaml::{self, Diagnostic};
 use firedrill_types::history::Phase;
 use firedrill_types::summary::RolloutOutcome;
+use serde_saphyr::Spanned;
 
 const DEFAULT_STEADY: Duration = Duration::from_secs(5);
 const DEFAULT_RECOVERY: Duration = Duration::from_secs(10);
@@ -70,6 +73,8 @@ pub struct Plan {
     pub backup: Option<BackupPlan>,
     /// Set when the scenario is a Markdown runbook: what its page has beyond the steps.
     pub page: Option<RunbookPlan>,
+    /// The Prometheus beside the cluster and what it must see.
+    pub monitoring: Option<MonitoringPlan>,
 }
 
 /// Gates on a restore from a backup.
@@ -263,6 +268,8 @@ pub enum Action {
     },
     Background(Box<BackgroundPlan>),
     StopBackground(String),
+    /// Ask the monitoring Prometheus; the condition holds when the result has a sample.
+    Promql(Text),
 }
 
 #[derive(Debug, Clone)]
@@ -292,7 +299,8 @@ impl Action {
             | Action::Sleep(_)
             | Action::Rollout(_)
             | Action::Background(_)
-            | Action::StopBackground(_) => None,
+            | Action::StopBackground(_)
+            | Action::Promql(_) => None,
         }
     }
 
@@ -457,6 +465,7 @@ impl Plan {
             rollouts: 0,
             in_background: false,
             backgrounds: BTreeSet::new(),
+            monitored: file.monitoring.is_some(),
         };
         let mut steps = Vec::new();
         planner.plan_steps(&file.steps, "", 1, &file.vars, &mut steps);
@@ -478,6 +487,17 @@ impl Plan {
             ));
         }
         let page = markdown.map(|m| m.into_plan(path, &mut steps, rollback, &mut problems));
+        let monitoring = monitoring::plan(
+            monitoring::Inputs {
+                file: path,
+                spec: file.monitoring.as_ref(),
+                phases: &file.phases,
+                steps: &steps,
+                compose: compose.as_ref().ok(),
+                vars: &file.vars,
+            },
+            &mut problems,
+        );
         let mut converge = Vec::new();
         for c in &file.checks.converge {
             for n in c.nodes.iter().flatten() {
@@ -627,6 +647,7 @@ impl Plan {
             fault_image: file.cluster.fault_image,
             backup,
             page,
+            monitoring,
         })
     }
 }
@@ -667,6 +688,8 @@ struct Planner<'a> {
     in_background: bool,
     /// Backgrounds started by the steps planned so far.
     backgrounds: BTreeSet<String>,
+    /// The scenario names a Prometheus (`promql` steps need one).
+    monitored: bool,
 }
 
 impl Planner<'_> {
@@ -768,7 +791,7 @@ impl Planner<'_> {
             self.problem(
                 spec,
                 format!(
-                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, stall, for_each, rollout, background, stop_background",
+                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, stall, promql, for_each, rollout, background, stop_background",
                     spec.name.value
                 ),
             );
@@ -923,6 +946,8 @@ impl Planner<'_> {
             }
         } else if let Some(d) = spec.sleep {
             Action::Sleep(d)
+        } else if let Some(q) = &spec.promql {
+            self.promql(spec, q, vars)
         } else if let Some(r) = &spec.rollout {
             if self.in_background {
                 self.problem(spec, "a `rollout` cannot run in a background".into());
@@ -1297,7 +1322,7 @@ impl Planner<'_> {
         let default = ExpectSpec::default();
         let e = spec.expect.as_ref().unwrap_or(&default);
         let runs_command = matches!(action, Action::Exec { .. } | Action::Run { .. });
-        let has_output = runs_command || matches!(action, Action::Http { .. });
+        let has_output = runs_command || matches!(action, Action::Http { .. } | Action::Promql(_));
         if !has_output && spec.expect.is_some() {
             self.problem(
                 spec,
@@ -1478,6 +1503,32 @@ impl Planner<'_> {
         out
     }
 
+    /// A `promql` step: checked now when no run-time variable is left in it.
+    fn promql(
+        &mut self,
+        spec: &StepSpec,
+        query: &Spanned<String>,
+        vars: &BTreeMap<String, String>,
+    ) -> Action {
+        if !self.monitored {
+            self.problem(
+                spec,
+                "a `promql` step asks the Prometheus of `monitoring.prometheus`: add a `monitoring:` block (docs/monitoring.md)".into(),
+            );
+        }
+        let text = self.text(spec, &query.value, vars);
+        if !text.contains("${") {
+            if let Err(e) = promql::check(&text) {
+                self.problems.push(Diagnostic::at_location(
+                    self.file,
+                    &query.referenced,
+                    format!("promql `{text}` does not parse: {e} (Prometheus's grammar, as `promtool` reads it)"),
+                ));
+            }
+        }
+        Action::Promql(text)
+    }
+
     fn problem(&mut self, spec: &StepSpec, message: String) {
         self.problems.push(Diagnostic::at_location(
             self.file,
@@ -1593,6 +1644,7 @@ fn count_actions(s: &StepSpec) -> usize {
         s.background.is_some(),
         s.stop_background.is_some(),
         s.stall.is_some(),
+        s.promql.is_some(),
     ]
     .into_iter()
     .filter(|x| *x)

@@ -34,6 +34,65 @@ pub struct ScenarioFile {
     /// Limits for a backup and restore: the steps mark the backup and the disaster
     /// (`marks: backup`, `marks: disaster`).
     pub backup: Option<BackupSpec>,
+    /// The Prometheus beside the cluster, the alerts it must raise, the panels to archive.
+    pub monitoring: Option<MonitoringSpec>,
+}
+
+/// What the cluster's Prometheus must see (docs/monitoring.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSpec {
+    /// The compose service that runs Prometheus and the port of its HTTP API.
+    pub prometheus: PrometheusSpec,
+    /// How often the active alerts are read (default 500ms).
+    #[serde(default, with = "humantime_serde")]
+    pub poll: Option<Duration>,
+    /// Check at the start that every metric a rule selects is exposed by a scraped target.
+    #[serde(default = "yes")]
+    pub rule_hygiene: bool,
+    #[serde(default)]
+    pub alerts: Vec<AlertSpec>,
+    /// Panels fetched over the whole run, archived under metrics/ and drawn in the report.
+    #[serde(default)]
+    pub dashboards: Vec<PanelSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSpec {
+    pub node: Spanned<String>,
+    pub port: u16,
+}
+
+/// An alert that must go pending, fire and/or resolve within a bound after a step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSpec {
+    /// The alerting rule's name.
+    pub alert: Spanned<String>,
+    /// Labels the alert must carry (a subset); `${var}` takes a captured value.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The step whose start the bounds count from (the fault).
+    pub after: Spanned<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub pending_within: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub fires_within: Option<Duration>,
+    /// The step whose start the resolution counts from (the fix).
+    pub resolve_after: Option<Spanned<String>>,
+    #[serde(default, with = "humantime_serde")]
+    pub resolves_within: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelSpec {
+    pub title: String,
+    pub query: Spanned<String>,
+    /// Shown on the axis, e.g. `ops/s`.
+    #[serde(default)]
+    pub unit: String,
 }
 
 /// Gates on a restore from a backup.
@@ -95,6 +154,11 @@ pub struct PhaseSpec {
     pub duration: Option<Duration>,
     #[serde(default)]
     pub slo: SloSpec,
+    /// No alert may be pending or firing during the phase, except those in `ignore`.
+    #[serde(default)]
+    pub quiet: bool,
+    #[serde(default)]
+    pub ignore: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +199,9 @@ pub struct StepSpec {
     pub stop_background: Option<String>,
     /// Freezes a node for `on` every `period` (docker pause, then unpause).
     pub stall: Option<StallSpec>,
+    /// A PromQL condition asked of the monitoring Prometheus: it holds when the result
+    /// has a sample (as an alert's expression does).
+    pub promql: Option<Spanned<String>>,
 
     /// Run the step only when this holds; otherwise it is skipped, with the reason.
     pub when: Option<WhenSpec>,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Micros, Op};
+use crate::monitoring::MonitoringFacts;
 use crate::summary::{NodeRecord, RolloutResult, StepRecord, Timings};
 
 /// A span of the run clock that a scenario marks on a step, for the backup-mode checks.
@@ -117,5 +118,7 @@ pub struct RunFacts {
     pub nodes: Vec<NodeRecord>,
     pub read_back: ReadBack,
     pub converge: Vec<ConvergeRun>,
+    /// What the cluster's Prometheus saw, when the scenario has a `monitoring:` block.
+    pub monitoring: Option<MonitoringFacts>,
     pub timings: Timings,
 }

@@ -11,4 +11,5 @@ pub mod exit;
 pub mod facts;
 pub mod history;
 pub mod index;
+pub mod monitoring;
 pub mod summary;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Micros, Phase};
+use crate::monitoring::MonitoringResult;
 
 pub const SCHEMA: &str = "firedrill.summary/v1";
 
@@ -55,6 +56,10 @@ pub struct Summary {
     /// The per-key linearizability verdict of the history (absent when `checks.reads` is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linearizability: Option<LinearizabilityResult>,
+    /// Alerts, quiet phases, rule hygiene and panels, when the scenario watched a
+    /// Prometheus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringResult>,
     /// Where the run's wall time went, and the harness's memory.
     #[serde(default)]
     pub timings: Timings,

@@ -35,7 +35,9 @@ pub fn render(summary: &Summary, ops: &[Op]) -> String {
     }
     let sections = [
         Some(view::checks(&summary.checks)),
+        view::alerts(summary.monitoring.as_ref()),
         view::recoveries(&summary.recoveries),
+        view::panels(summary.monitoring.as_ref()),
         Some(view::load(&summary.load)),
         Some(view::versions(&summary.nodes)),
     ];

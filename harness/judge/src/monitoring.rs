@@ -52,7 +52,7 @@ pub fn judge(
         hygiene: facts
             .hygiene
             .as_ref()
-            .map(|(rules, exposed)| hygiene(rules, exposed)),
+            .map(|(rules, exposed)| hygiene(rules, exposed, &plan.absent_ok)),
         panels: facts.panels.clone(),
     }
 }
@@ -122,7 +122,7 @@ pub fn checks(m: &MonitoringResult, facts: &MonitoringFacts) -> Vec<CheckResult>
     checks
 }
 
-/// The expectation in words: `etcdNoLeader{instance="etcd1:2379"} fires within 90s after
+/// The expectation in words: `NoLeader{instance="n1:2379"} fires within 90s after
 /// "Cut the leader off"`.
 pub fn describe(e: &AlertExpectationResult) -> String {
     let mut bounds = Vec::new();
@@ -428,7 +428,11 @@ fn quiet(
     }
 }
 
-fn hygiene(rules: &[RuleMetrics], exposed: &BTreeSet<String>) -> HygieneResult {
+fn hygiene(
+    rules: &[RuleMetrics],
+    exposed: &BTreeSet<String>,
+    absent_ok: &[String],
+) -> HygieneResult {
     let recorded: BTreeSet<&str> = rules
         .iter()
         .filter(|r| r.kind == "recording")
@@ -441,6 +445,7 @@ fn hygiene(rules: &[RuleMetrics], exposed: &BTreeSet<String>) -> HygieneResult {
             !exposed.contains(*m)
                 && !recorded.contains(m.as_str())
                 && !SYNTHETIC.contains(&m.as_str())
+                && !absent_ok.contains(m)
         })
         .map(|(r, m)| AbsentMetric {
             rule: r.rule.clone(),

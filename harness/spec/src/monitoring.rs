@@ -27,6 +27,8 @@ pub struct MonitoringPlan {
     /// How often the active alerts are read: the resolution of every alert time.
     pub poll: Duration,
     pub rule_hygiene: bool,
+    /// Metrics rule hygiene lets be absent.
+    pub absent_ok: Vec<String>,
     pub alerts: Vec<AlertExpectation>,
     pub dashboards: Vec<Panel>,
     /// The phases that must stay quiet, each with the alerts it ignores.
@@ -209,6 +211,7 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
         port: spec.prometheus.port,
         poll: spec.poll.unwrap_or(DEFAULT_POLL),
         rule_hygiene: spec.rule_hygiene,
+        absent_ok: spec.absent_ok.clone(),
         alerts,
         dashboards,
         quiet,

@@ -50,6 +50,10 @@ pub struct MonitoringSpec {
     /// Check at the start that every metric a rule selects is exposed by a scraped target.
     #[serde(default = "yes")]
     pub rule_hygiene: bool,
+    /// Metrics the rules may select though no target exposes them during this drill (a
+    /// labelled counter that only its first event creates, and this drill causes none).
+    #[serde(default)]
+    pub absent_ok: Vec<String>,
     #[serde(default)]
     pub alerts: Vec<AlertSpec>,
     /// Panels fetched over the whole run, archived under metrics/ and drawn in the report.

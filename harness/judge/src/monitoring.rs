@@ -6,6 +6,7 @@
 //! with these times as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use firedrill_spec::monitoring::{AlertExpectation, MonitoringPlan};
 use firedrill_types::history::{Micros, PhaseWindow};
@@ -263,17 +264,12 @@ fn expectation(
             Some(t) => {
                 let took = ms(from, t);
                 r.pending_after_ms = Some(took);
-                seen.push(format!(
-                    "active {} after `{}` began",
-                    secs(took),
-                    e.after.name
-                ));
-                if took > bound.as_millis() as f64 {
-                    failures.push(format!(
-                        "it went pending {} late",
-                        secs(took - bound.as_millis() as f64)
-                    ));
-                }
+                let timing = Timing {
+                    took,
+                    bound,
+                    step: &e.after.name,
+                };
+                timing.record(("active", "went pending"), &mut seen, &mut failures);
             }
             None => failures.push(format!(
                 "{name} never went pending after `{}` began",
@@ -287,17 +283,12 @@ fn expectation(
             Some(t) => {
                 let took = ms(from, t);
                 r.fired_after_ms = Some(took);
-                seen.push(format!(
-                    "firing {} after `{}` began",
-                    secs(took),
-                    e.after.name
-                ));
-                if took > bound.as_millis() as f64 {
-                    failures.push(format!(
-                        "it fired {} late",
-                        secs(took - bound.as_millis() as f64)
-                    ));
-                }
+                let timing = Timing {
+                    took,
+                    bound,
+                    step: &e.after.name,
+                };
+                timing.record(("firing", "fired"), &mut seen, &mut failures);
             }
             None => {
                 let pending = match first_active {
@@ -358,17 +349,12 @@ fn expectation(
                         .unwrap_or(fix);
                     let took = ms(fix, t);
                     r.resolved_after_ms = Some(took);
-                    seen.push(format!(
-                        "resolved {} after `{}` began",
-                        secs(took),
-                        step.name
-                    ));
-                    if took > bound.as_millis() as f64 {
-                        failures.push(format!(
-                            "it resolved {} late",
-                            secs(took - bound.as_millis() as f64)
-                        ));
-                    }
+                    let timing = Timing {
+                        took,
+                        bound: *bound,
+                        step: &step.name,
+                    };
+                    timing.record(("resolved", "resolved"), &mut seen, &mut failures);
                 }
                 if let Some(x) = again.first() {
                     failures.push(format!(
@@ -393,6 +379,33 @@ fn expectation(
 /// An alert counts in a phase when a poll during the phase saw it active: the one that
 /// saw it inactive comes a poll after the last that saw it active, so an alert resolved
 /// just as the phase began (a step waited for exactly that) is not noise of the phase.
+/// How long an alert took to reach a state after a step began, against its bound.
+struct Timing<'a> {
+    took: f64,
+    bound: Duration,
+    step: &'a str,
+}
+
+impl Timing<'_> {
+    /// Says what was seen (`state`), and fails when it came late (`verb`: "fired").
+    fn record(
+        &self,
+        (state, verb): (&str, &str),
+        seen: &mut Vec<String>,
+        failures: &mut Vec<String>,
+    ) {
+        seen.push(format!(
+            "{state} {} after `{}` began",
+            secs(self.took),
+            self.step
+        ));
+        let limit = self.bound.as_millis() as f64;
+        if self.took > limit {
+            failures.push(format!("it {verb} {} late", secs(self.took - limit)));
+        }
+    }
+}
+
 fn quiet(
     w: &PhaseWindow,
     ignored: &[String],

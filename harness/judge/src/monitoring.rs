@@ -318,17 +318,19 @@ fn expectation(
                     after.iter().filter(|x| x.active_at() > fix).collect();
                 if active_at_fix.is_empty() {
                     match after.iter().filter_map(|x| x.resolved_at).filter(|t| *t <= fix).max() {
-                        Some(t) => seen.push(format!(
-                            "it had resolved {} before `{}` began",
-                            secs(ms(t, fix)),
-                            step.name
-                        )),
+                        Some(t) => {
+                            r.resolved_after_ms = Some(0.0);
+                            seen.push(format!(
+                                "it had resolved {} before `{}` began",
+                                secs(ms(t, fix)),
+                                step.name
+                            ))
+                        }
                         None => failures.push(format!(
                             "{name} was not active after `{}` began, so it cannot resolve after `{}`",
                             e.after.name, step.name
                         )),
                     }
-                    r.resolved_after_ms = Some(0.0);
                 } else if let Some(unresolved) =
                     active_at_fix.iter().find(|x| x.resolved_at.is_none())
                 {

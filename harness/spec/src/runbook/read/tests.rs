@@ -8,14 +8,18 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Front matter pointing at the bundled cluster and load, from a page in a temporary
-/// directory.
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runbook/read/fixtures")
+}
+
+/// Front matter pointing at the neutral topology and load of `fixtures/`, from a page in
+/// a temporary directory.
 fn front_matter(extra: &str) -> String {
-    let root = repo().canonicalize().unwrap();
+    let fixtures = fixtures().canonicalize().unwrap();
     format!(
-        "---\nname: drill\ndescription: A drill.\ncluster:\n  compose: {}/compose/etcd-3.yaml\n  fault_image: firedrill/debian-etcd:bookworm\nload:\n  profile: {}/loadprofiles/etcd-kv.yaml\n{extra}---\n",
-        root.display(),
-        root.display()
+        "---\nname: drill\ndescription: A drill.\ncluster:\n  compose: {}/kv-3.yaml\n  fault_image: example/faults:1\nload:\n  profile: {}/kv.yaml\n{extra}---\n",
+        fixtures.display(),
+        fixtures.display()
     )
 }
 
@@ -51,22 +55,22 @@ Why this matters.
 ## Prerequisites
 
 ```sh
-etcdctl version
+kvadmin version
 ```
 
 ## Check the members
 
 Look first.
 
-```sh {node=etcd1 timeout=5s}
-etcdctl member list
+```sh {node=node1 timeout=5s}
+kvadmin member list
 ```
 
 Expect three:
 
 ```text {output}
 ...
-[..], started, etcd3, [..]
+[..], started, node3, [..]
 ```
 
 ```firedrill
@@ -77,14 +81,14 @@ wait: { timeout: 10s }
 
 Then again, with the same heading:
 
-```sh {node=etcd2 contains=started}
-etcdctl member list
+```sh {node=node2 contains=started}
+kvadmin member list
 ```
 
 ## Restart
 
 ```firedrill
-restart: etcd2
+restart: node2
 recovers: { within: 10s }
 ```
 
@@ -92,18 +96,18 @@ recovers: { within: 10s }
 name: Each member
 for_each:
   var: m
-  in: [etcd1, etcd3]
+  in: [node1, node3]
   steps:
     - name: Check ${m}
-      exec: { node: "${m}", command: "etcdctl endpoint health" }
+      exec: { node: "${m}", command: "kvadmin endpoint health" }
 ```
 
 ## Verification
 
 ### Health
 
-```sh {node=etcd1 wait=30s/250ms}
-etcdctl endpoint health
+```sh {node=node1 wait=30s/250ms}
+kvadmin endpoint health
 ```
 
 ## Rollback
@@ -117,7 +121,7 @@ heal: all
 ## Troubleshooting
 
 ```sh
-docker logs etcd2
+docker logs node2
 ```
 "#;
 
@@ -143,8 +147,8 @@ fn a_page_becomes_steps_with_their_sources() {
             ("1", "Check the members", 16, Section::Procedure),
             ("2", "Check the members (2)", 35, Section::Procedure),
             ("3", "Restart", 41, Section::Procedure),
-            ("4.1.1", "Check etcd1", 46, Section::Procedure),
-            ("4.2.1", "Check etcd3", 46, Section::Procedure),
+            ("4.1.1", "Check node1", 46, Section::Procedure),
+            ("4.2.1", "Check node3", 46, Section::Procedure),
             ("5", "Health", 60, Section::Verification),
         ]
     );
@@ -152,7 +156,7 @@ fn a_page_becomes_steps_with_their_sources() {
     assert_eq!(first.prose, "Look first.");
     assert_eq!(first.timeout, std::time::Duration::from_secs(5));
     assert!(
-        matches!(&first.action, Action::Exec { node, command } if node == "etcd1" && command == "etcdctl member list")
+        matches!(&first.action, Action::Exec { node, command } if node == "node1" && command == "kvadmin member list")
     );
     // The firedrill block below the output gave the command its capture and its wait.
     assert_eq!(first.captures[0].0, "id");
@@ -161,10 +165,10 @@ fn a_page_becomes_steps_with_their_sources() {
         std::time::Duration::from_secs(10)
     );
     let output = first.source.as_ref().unwrap().output.as_ref().unwrap();
-    assert_eq!(output.text, "...\n[..], started, etcd3, [..]\n");
+    assert_eq!(output.text, "...\n[..], started, node3, [..]\n");
     assert_eq!(output.line - FRONT_LINES, 22);
     assert!(output
-        .check("8e9e, started, etcd1, x\n8e9f, started, etcd3, y\n")
+        .check("8e9e, started, node1, x\n8e9f, started, node3, y\n")
         .is_ok());
     assert_eq!(plan.steps[1].prose, "Then again, with the same heading:");
     assert_eq!(plan.steps[1].expect.stdout_contains, ["started"]);
@@ -217,7 +221,14 @@ fn the_bundled_runbook_plans() {
     // Each member stopped, put back and waited for, then the cluster checked.
     assert_eq!(page.rollback.len(), 3 * 3 + 1);
     assert_eq!(page.documentation.len(), 2);
-    assert!(plan.images().contains(&"firedrill/etcd:3.4.23".to_string()));
+    let images = plan.images();
+    assert!(plan
+        .compose
+        .services
+        .iter()
+        .all(|s| images.contains(&s.image)));
+    // The upgrade's target image, named by a `replace` step of the page, is needed too.
+    assert!(images.len() > plan.compose.images().len(), "{images:?}");
     let outputs = plan
         .steps
         .iter()
@@ -229,59 +240,59 @@ fn the_bundled_runbook_plans() {
 #[test]
 fn attribute_mistakes_point_into_the_fence() {
     assert_eq!(
-        refused("# A\n\n```sh {node=etcd1 timout=5s}\nx\n```\n"),
+        refused("# A\n\n```sh {node=node1 timout=5s}\nx\n```\n"),
         "3:19: unknown attribute `timout`: a command block takes node, run, image, name, timeout, wait, exit_code, contains, regex, capture.NAME, marks; an output block takes output, unordered"
     );
-    assert!(refused("# A\n\n```sh {node=etcd1 timeout=5x}\nx\n```\n")
+    assert!(refused("# A\n\n```sh {node=node1 timeout=5x}\nx\n```\n")
         .starts_with("3:19: timeout: `5x` is not a duration"));
     assert!(
-        refused("# A\n\n  ```sh {node=etcd1 wait=1s/x}\n  x\n  ```\n")
+        refused("# A\n\n  ```sh {node=node1 wait=1s/x}\n  x\n  ```\n")
             .starts_with("3:21: wait: `x` is not a duration")
     );
 }
 
 #[test]
 fn yaml_mistakes_in_a_firedrill_block_are_located_in_the_page() {
-    let d = refused("# A\n\n```firedrill\nstop: etcd1\nexpct: {}\n```\n");
+    let d = refused("# A\n\n```firedrill\nstop: node1\nexpct: {}\n```\n");
     assert!(
         d.starts_with("5:1: unknown key `expct`: did you mean `expect`?"),
         "{d}"
     );
     // Inside a list item, the columns are the page's.
-    let d = refused("- A\n\n  ```firedrill\n  partition:\n    isolate: [etcd1\n  ```\n");
+    let d = refused("- A\n\n  ```firedrill\n  partition:\n    isolate: [node1\n  ```\n");
     assert!(d.starts_with("5:"), "{d}");
     assert!(d.contains("YAML syntax error"), "{d}");
     let d = refused("# A\n\n```firedrill\nsleep: soon\n```\n");
     assert!(d.starts_with("4:1: `soon` is not a duration"), "{d}");
-    let d = refused("# A\n\n```firedrill\nexec: { node: etcd1, command: x }\nexpect: { stdout_contains: [a }\n```\n");
+    let d = refused("# A\n\n```firedrill\nexec: { node: node1, command: x }\nexpect: { stdout_contains: [a }\n```\n");
     assert!(d.starts_with("5:"), "{d}");
     // A name given in the block: the planner's errors point at it.
-    let d = refused("# A\n\n```firedrill\nname: Stop it\nstop: etcd9\n```\n");
-    assert!(d.starts_with("4:7: node `etcd9` is not a service"), "{d}");
+    let d = refused("# A\n\n```firedrill\nname: Stop it\nstop: node9\n```\n");
+    assert!(d.starts_with("4:7: node `node9` is not a service"), "{d}");
 }
 
 #[test]
 fn the_planners_mistakes_point_at_the_block() {
-    let d = refused("# A\n\n```sh {node=etcd9}\nx\n```\n");
+    let d = refused("# A\n\n```sh {node=node9}\nx\n```\n");
     assert!(
-        d.starts_with("3:1: node `etcd9` is not a service of the compose file"),
+        d.starts_with("3:1: node `node9` is not a service of the compose file"),
         "{d}"
     );
-    let d = refused("# A\n\n```sh {node=etcd1}\necho ${nope}\n```\n");
+    let d = refused("# A\n\n```sh {node=node1}\necho ${nope}\n```\n");
     assert!(d.starts_with("3:1: `${nope}` is not defined"), "{d}");
-    let d = refused("# A\n\n```sh {node=etcd1 regex='(('}\nx\n```\n");
+    let d = refused("# A\n\n```sh {node=node1 regex='(('}\nx\n```\n");
     assert!(
         d.starts_with("3:1: expect.stdout_regex is not a valid regular expression"),
         "{d}"
     );
-    let d = refused("# A\n\n```firedrill\nstop: etcd1\nkill: etcd1\n```\n");
+    let d = refused("# A\n\n```firedrill\nstop: node1\nkill: node1\n```\n");
     assert!(
         d.starts_with("3:1: step `A` has more than one action"),
         "{d}"
     );
-    let d = refused("# A\n\n```sh {node=etcd1}\nx\n```\n\n# A\n\n```sh {node=etcd1}\ny\n```\n");
+    let d = refused("# A\n\n```sh {node=node1}\nx\n```\n\n# A\n\n```sh {node=node1}\ny\n```\n");
     assert!(d.starts_with("9:1: step name `A` is used twice"), "{d}");
-    let d = refused("# A\n\n```sh {node=etcd1}\nx\n```\n\n## Rollback\n\n```sh {node=etcd1 marks=backup}\ny\n```\n");
+    let d = refused("# A\n\n```sh {node=node1}\nx\n```\n\n## Rollback\n\n```sh {node=node1 marks=backup}\ny\n```\n");
     assert!(
         d.starts_with("9:1: step `Rollback`: `marks` cannot be used in a rollback step"),
         "{d}"
@@ -296,47 +307,47 @@ fn page_mistakes() {
     );
     // Under another heading than its command.
     assert!(
-        refused("# A\n\n```sh {node=etcd1}\nx\n```\n\n# B\n\n```text {output}\nx\n```\n")
+        refused("# A\n\n```sh {node=node1}\nx\n```\n\n# B\n\n```text {output}\nx\n```\n")
             .starts_with("9:1: an output block goes right after")
     );
     // After a loop.
     assert!(refused("# A\n\n```firedrill\nfor_each: { var: m, in: [a], steps: [{ name: x, sleep: 1s }] }\n```\n\n```text {output}\nx\n```\n")
         .starts_with("7:1: an output block goes right after"));
-    assert!(refused("# A\n\n```sh {node=etcd1}\nx\n```\n\n```text {output}\nx\n```\n\n```text {output}\nx\n```\n")
+    assert!(refused("# A\n\n```sh {node=node1}\nx\n```\n\n```text {output}\nx\n```\n\n```text {output}\nx\n```\n")
         .starts_with("11:1: step `A` already has an output block (line 16): keep one"));
-    assert!(refused("# A\n\n```sh {node=etcd1}\nx\n```\n\n- out:\n\n  ```text {output}\n  a\n  b [...]\n  ```\n")
+    assert!(refused("# A\n\n```sh {node=node1}\nx\n```\n\n- out:\n\n  ```text {output}\n  a\n  b [...]\n  ```\n")
         .starts_with("11:5: `[...]` is not a wildcard"));
     assert!(refused("# A\n\n```firedrill\nwait: { timeout: 1s }\n```\n")
         .starts_with("3:1: this firedrill block has no action"));
     assert!(refused(
-        "# A\n\n```sh {node=etcd1 timeout=1s}\nx\n```\n\n```firedrill\ntimeout: 2s\n```\n"
+        "# A\n\n```sh {node=node1 timeout=1s}\nx\n```\n\n```firedrill\ntimeout: 2s\n```\n"
     )
     .starts_with("7:1: `timeout` is given both as an attribute of the command block and here"));
-    assert!(refused("```sh {node=etcd1}\nx\n```\n")
+    assert!(refused("```sh {node=node1}\nx\n```\n")
         .starts_with("1:1: this block has no heading above it"));
     assert!(
-        refused("# A\n\n```sh {node=etcd1}\n```\n").starts_with("3:1: this command block is empty")
+        refused("# A\n\n```sh {node=node1}\n```\n").starts_with("3:1: this command block is empty")
     );
     assert!(refused("# A\n\n```firedrill\n```\n").starts_with("3:1: this firedrill block is empty"));
-    assert!(refused("# A\n\n```sh {node=etcd1}\nx\n")
+    assert!(refused("# A\n\n```sh {node=node1}\nx\n")
         .starts_with("3:1: this fenced block is never closed"));
     assert!(
-        refused("## Troubleshooting\n\n```sh {node=etcd1}\nx\n```\n")
+        refused("## Troubleshooting\n\n```sh {node=node1}\nx\n```\n")
             .starts_with("3:1: this block would run, but it sits under `Troubleshooting`")
     );
     assert!(refused(
-        "# Verification\n\n```sh {node=etcd1}\nx\n```\n\n# Later\n\n```sh {node=etcd1}\ny\n```\n"
+        "# Verification\n\n```sh {node=node1}\nx\n```\n\n# Later\n\n```sh {node=node1}\ny\n```\n"
     )
     .starts_with("9:1: a procedure step below the Verification section (line 12)"));
     assert!(refused("# A\n\n```sh\nx\n```\n").starts_with("3:1: the page has no runnable block"));
-    assert!(refused("# Rollback\n\n```sh {node=etcd1}\nx\n```\n")
+    assert!(refused("# Rollback\n\n```sh {node=node1}\nx\n```\n")
         .starts_with("3:1: the page has no runnable block"));
-    assert!(refused("# A\n\n```bash {node=etcd1}\nx\n```\n").starts_with("3:4: only sh blocks run"));
+    assert!(refused("# A\n\n```bash {node=node1}\nx\n```\n").starts_with("3:4: only sh blocks run"));
     assert!(refused("# A\n\n<!-- firedrill:results -->\n")
         .starts_with("3:1: the results region is never closed"));
     // A mistake in a command block is not reported again by the output block after it.
     assert!(
-        refused("# A\n\n```sh {node=etcd1 x}\nx\n```\n\n```text {output}\nx\n```\n")
+        refused("# A\n\n```sh {node=node1 x}\nx\n```\n\n```text {output}\nx\n```\n")
             .starts_with("3:19: unknown attribute `x`")
     );
 }
@@ -351,7 +362,7 @@ fn front_matter_mistakes_are_located_in_the_page() {
             problems[0].line, problems[0].column, problems[0].message
         )
     };
-    let body = "\n# A\n\n```sh {node=etcd1}\nx\n```\n";
+    let body = "\n# A\n\n```sh {node=node1}\nx\n```\n";
     let d = at(&format!("---\nname: x\ndescription: y\ncluster: {{ compose: c.yaml }}\nload: {{ profile: p.yaml }}\nrunbok: z\n---\n{body}"));
     assert!(
         d.starts_with("6:1: unknown key `runbok`: did you mean `runbook`?"),

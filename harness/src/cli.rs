@@ -509,6 +509,11 @@ async fn run_and_report(
     let artifacts = Artifacts {
         dir: &ran.out_dir,
         ops: &ran.facts.ops,
+        panels: ran
+            .facts
+            .monitoring
+            .as_ref()
+            .map_or(&[], |m| m.panel_series.as_slice()),
     };
     subscribers
         .finish(&summary, &artifacts)

@@ -99,6 +99,7 @@ mod tests {
         let artifacts = Artifacts {
             dir: dir.path(),
             ops: &[],
+            panels: &[],
         };
         subscribers
             .finish(&crate::testing::summary(), &artifacts)

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use firedrill_spec::monitoring::MonitoringPlan;
 use firedrill_spec::promql;
-use firedrill_types::history::Micros;
-use firedrill_types::monitoring::{AlertObservation, AlertState, PanelRecord, RuleMetrics};
+use firedrill_types::history::{Micros, Phase};
+use firedrill_types::monitoring::{
+    AlertObservation, AlertState, PanelLine, PanelRecord, PanelSeries, QuerySamples, RuleMetrics,
+};
 use tokio::sync::watch;
 
 use crate::cluster::{self, Cluster};
@@ -20,6 +22,9 @@ use crate::prometheus::{self, Prometheus, PrometheusError, RuleKind};
 
 /// Log lines of an exited Prometheus kept in the error.
 const LOG_LINES: usize = 8;
+/// How far back an exited Prometheus's log is searched for its errors: it logs why it
+/// refused its rules first, then a dozen lines of shutting down.
+const LOG_SCAN: usize = 200;
 /// Points per panel series at most: a step of at least a second.
 const PANEL_POINTS: f64 = 1000.0;
 
@@ -94,7 +99,7 @@ impl<'a> Monitor<'a> {
                 .await
                 .is_some_and(|s| s.running)
             {
-                let log = cluster.log_tail(&plan.node, LOG_LINES).await.join("\n");
+                let log = complaint(&cluster.log_tail(&plan.node, LOG_SCAN).await);
                 return Err(MonitoringError::Rejected {
                     service: plan.node.clone(),
                     log,
@@ -174,21 +179,23 @@ impl<'a> Monitor<'a> {
             .collect())
     }
 
-    /// The metric names the targets expose now, once every target has been scraped
-    /// (right after start-up Prometheus may list no target yet).
-    pub async fn exposed_now(
-        &self,
-        timeout: Duration,
-    ) -> Result<BTreeSet<String>, MonitoringError> {
+    /// Waits until every target has been scraped once (right after start-up Prometheus
+    /// may list no target yet), so that queries and alerts see the whole cluster from the
+    /// first phase on; after `timeout` the run goes on with what there is.
+    pub async fn first_scrape(&self, timeout: Duration) -> Result<(), MonitoringError> {
         let deadline = Instant::now() + timeout;
         loop {
             let targets = self.prometheus.targets().await.map_err(|e| self.api(e))?;
             let scraped = !targets.is_empty() && targets.iter().all(|t| t.health != "unknown");
             if scraped || Instant::now() >= deadline {
-                break;
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The metric names the targets expose now.
+    pub async fn exposed_now(&self) -> Result<BTreeSet<String>, MonitoringError> {
         self.names(None).await
     }
 
@@ -272,44 +279,34 @@ impl<'a> Monitor<'a> {
         from: Micros,
         to: Micros,
         out_dir: &Path,
-    ) -> Result<Vec<PanelRecord>, MonitoringError> {
-        if self.plan.dashboards.is_empty() {
-            return Ok(Vec::new());
-        }
-        let dir = out_dir.join("metrics");
-        std::fs::create_dir_all(&dir).map_err(|source| MonitoringError::Artifact {
-            path: dir.clone(),
-            source,
-        })?;
-        let start = self.epoch_unix + from as f64 / 1e6;
-        let end = self.epoch_unix + to as f64 / 1e6;
-        let step = Duration::from_secs_f64(((end - start) / PANEL_POINTS).max(1.0));
+    ) -> Result<(Vec<PanelRecord>, Vec<PanelSeries>), MonitoringError> {
         let mut records = Vec::new();
+        let mut drawn = Vec::new();
         for p in &self.plan.dashboards {
-            let answer = self
-                .prometheus
-                .query_range(&p.query, start, end, step)
-                .await;
-            let (series, error) = match answer {
-                Ok(s) => (s, None),
-                Err(e) => (Vec::new(), Some(e.to_string())),
-            };
-            let archived = serde_json::json!({
-                "schema": PANEL_SCHEMA,
-                "title": p.title,
-                "query": p.query,
-                "unit": p.unit,
-                "epoch_unix": self.epoch_unix,
-                "start": start,
-                "end": end,
-                "step_s": step.as_secs_f64(),
-                "error": error,
-                "series": series,
+            let (series, error) = self
+                .fetch(
+                    &p.title,
+                    &p.query,
+                    &p.unit,
+                    (from, to),
+                    &out_dir.join(&p.file),
+                )
+                .await?;
+            drawn.push(PanelSeries {
+                title: p.title.clone(),
+                unit: p.unit.clone(),
+                lines: series
+                    .iter()
+                    .map(|s| PanelLine {
+                        labels: s.labels.clone(),
+                        points: s
+                            .points
+                            .iter()
+                            .map(|&(t, v)| (self.run_clock(t), v))
+                            .collect(),
+                    })
+                    .collect(),
             });
-            let path = out_dir.join(&p.file);
-            let text = serde_json::to_string(&archived).expect("a JSON value serializes");
-            std::fs::write(&path, text)
-                .map_err(|source| MonitoringError::Artifact { path, source })?;
             records.push(PanelRecord {
                 title: p.title.clone(),
                 query: p.query.clone(),
@@ -319,7 +316,98 @@ impl<'a> Monitor<'a> {
                 error,
             });
         }
-        Ok(records)
+        Ok((records, drawn))
+    }
+
+    /// Fetches each phase query SLO over its phase (`windows` by phase) into
+    /// `out_dir/metrics/`, where the samples can be recounted.
+    pub async fn slo_samples(
+        &self,
+        windows: &BTreeMap<Phase, (Micros, Micros)>,
+        out_dir: &Path,
+    ) -> Result<Vec<QuerySamples>, MonitoringError> {
+        let mut samples = Vec::new();
+        for slo in &self.plan.slos {
+            let (start, end) = windows.get(&slo.phase).copied().unwrap_or_default();
+            let settled = start + slo.settle.as_micros() as Micros;
+            let window = (settled.min(end), end);
+            let (series, error) = self
+                .fetch(&slo.name, &slo.query, "", window, &out_dir.join(&slo.file))
+                .await?;
+            samples.push(QuerySamples {
+                phase: slo.phase,
+                name: slo.name.clone(),
+                file: slo.file.clone(),
+                answer: match error {
+                    Some(e) => Err(e),
+                    None => Ok(series
+                        .iter()
+                        .flat_map(|s| s.points.iter().map(|&(_, v)| v))
+                        .collect()),
+                },
+            });
+        }
+        Ok(samples)
+    }
+
+    /// One range query over `[from, to]` of the run clock, archived at `path`
+    /// (`firedrill.panel/v1`); Prometheus's error is kept, not raised: it is the run's fact.
+    async fn fetch(
+        &self,
+        title: &str,
+        query: &str,
+        unit: &str,
+        (from, to): (Micros, Micros),
+        path: &Path,
+    ) -> Result<(Vec<prometheus::Series>, Option<String>), MonitoringError> {
+        let artifact = |source| MonitoringError::Artifact {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(artifact)?;
+        }
+        let start = self.epoch_unix + from as f64 / 1e6;
+        let end = self.epoch_unix + to as f64 / 1e6;
+        let step = Duration::from_secs_f64(((end - start) / PANEL_POINTS).max(1.0));
+        let (series, error) = match self.prometheus.query_range(query, start, end, step).await {
+            Ok(s) => (s, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let archived = serde_json::json!({
+            "schema": PANEL_SCHEMA,
+            "title": title,
+            "query": query,
+            "unit": unit,
+            "epoch_unix": self.epoch_unix,
+            "start": start,
+            "end": end,
+            "step_s": step.as_secs_f64(),
+            "error": error,
+            "series": series,
+        });
+        let text = serde_json::to_string(&archived).expect("a JSON value serializes");
+        std::fs::write(path, text).map_err(artifact)?;
+        Ok((series, error))
+    }
+
+    /// A Unix time as the run clock (µs since the run's zero); before it counts as zero.
+    fn run_clock(&self, unix_seconds: f64) -> Micros {
+        ((unix_seconds - self.epoch_unix) * 1e6).max(0.0) as Micros
+    }
+}
+
+/// What an exited Prometheus said: its `level=error` lines (the rule or configuration it
+/// refused, in its own words), else the last lines of its log.
+fn complaint(log: &[String]) -> String {
+    let errors: Vec<&str> = log
+        .iter()
+        .filter(|l| l.contains("level=error"))
+        .map(String::as_str)
+        .collect();
+    match errors.is_empty() {
+        true => log[log.len().saturating_sub(LOG_LINES)..].join("\n"),
+        false => errors.join("\n"),
     }
 }
 
@@ -375,5 +463,31 @@ impl AlertWatch {
         }
         file.flush().map_err(artifact)?;
         Ok(watched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exited_prometheus_is_quoted_by_its_errors_else_by_its_last_lines() {
+        let log: Vec<String> = [
+            "level=info msg=\"Loading configuration file\"",
+            "level=error component=\"rule manager\" msg=\"loading groups failed\" err=\"bad.rules.yml: parse error\"",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain((0..20).map(|i| format!("level=info msg=\"stopping {i}\"")))
+        .chain(["level=error err=\"error loading config\"".to_string()])
+        .collect();
+        assert_eq!(
+            complaint(&log),
+            "level=error component=\"rule manager\" msg=\"loading groups failed\" err=\"bad.rules.yml: parse error\"\nlevel=error err=\"error loading config\""
+        );
+        let quiet: Vec<String> = (0..20).map(|i| format!("line {i}")).collect();
+        assert_eq!(complaint(&quiet).lines().count(), LOG_LINES);
+        assert!(complaint(&quiet).ends_with("line 19"));
+        assert_eq!(complaint(&[]), "");
     }
 }

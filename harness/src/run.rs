@@ -440,9 +440,15 @@ impl Drive<'_> {
             facts.poll_errors = watched.errors;
             facts.first_poll_error = watched.first_error;
             facts.observations = watched.observations;
-            facts.panels = monitor
+            (facts.panels, facts.panel_series) = monitor
                 .panels(steady_start, recovery_end, self.out_dir)
                 .await?;
+            let windows = BTreeMap::from([
+                (Phase::Steady, (steady_start, procedure_start)),
+                (Phase::Procedure, (procedure_start, recovery_start)),
+                (Phase::Recovery, (recovery_start, recovery_end)),
+            ]);
+            facts.slo_samples = monitor.slo_samples(&windows, self.out_dir).await?;
             facts.expected_labels = self.expected_labels(&ctx.vars);
             if let Some((_, exposed)) = &mut facts.hygiene {
                 *exposed = monitor.exposed_since(steady_start).await?;
@@ -522,8 +528,9 @@ impl Drive<'_> {
         plan: &MonitoringPlan,
     ) -> Result<MonitoringFacts, MonitoringError> {
         let rules = monitor.rules().await?;
+        monitor.first_scrape(plan.poll * 20).await?;
         if plan.rule_hygiene {
-            let exposed = monitor.exposed_now(plan.poll * 20).await?;
+            let exposed = monitor.exposed_now().await?;
             let absent: BTreeSet<&str> = rules
                 .iter()
                 .flat_map(|r| &r.metrics)

@@ -1099,6 +1099,10 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                         let first = first.get(&g.name).copied().flatten();
                         canary::metric_gate(g, m, first, now, window)
                     }
+                    GateKind::Promql { query, bound } => {
+                        let answer = ask(ctx, query).await;
+                        canary::promql_gate(g, query, *bound, answer, window)
+                    }
                     _ => canary::history_gate(g, &ops, window, who, r.min_samples),
                 });
             }
@@ -1306,6 +1310,19 @@ async fn scrape(ctx: &StepContext<'_>, m: &MetricGate) -> Result<f64, String> {
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     canary::metric_value(&text, &m.metric, &m.labels)
+}
+
+/// A promql gate's query asked of the monitoring Prometheus now: each series' value.
+async fn ask(ctx: &StepContext<'_>, query: &str) -> Result<Vec<f64>, String> {
+    let p = ctx
+        .prometheus
+        .as_ref()
+        .ok_or("no Prometheus: the scenario has no `monitoring:` block")?;
+    match tokio::time::timeout(Duration::from_secs(2), p.query(query, None)).await {
+        Err(_) => Err(format!("Prometheus did not answer `{query}` within 2s")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(samples)) => Ok(samples.iter().map(|s| s.value).collect()),
+    }
 }
 
 /// The operations invoked at or after `from` that have returned so far.

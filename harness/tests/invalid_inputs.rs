@@ -139,6 +139,9 @@ refused! {
     a_promql_that_does_not_parse_names_its_line: "monitoring-promql-does-not-parse.yaml" at "monitoring-promql-does-not-parse.yaml:10:";
     an_alert_counted_from_no_step_lists_the_steps: "monitoring-alert-after-no-step.yaml" at "monitoring-alert-after-no-step.yaml:10:";
     a_quiet_phase_needs_a_prometheus: "monitoring-quiet-without-prometheus.yaml" at "monitoring-quiet-without-prometheus.yaml";
+    a_query_slo_needs_a_prometheus: "monitoring-slo-without-prometheus.yaml" at "monitoring-slo-without-prometheus.yaml:9:";
+    a_query_slo_takes_one_bound: "monitoring-slo-two-bounds.yaml" at "monitoring-slo-two-bounds.yaml:11:";
+    a_promql_gate_that_does_not_parse_names_its_line: "monitoring-gate-does-not-parse.yaml" at "monitoring-gate-does-not-parse.yaml:18:";
     // Durations.
     negative_duration: "duration-negative.yaml" at "duration-negative.yaml:8:";
     unparsable_duration: "duration-unparsable.yaml" at "duration-unparsable.yaml:9:";

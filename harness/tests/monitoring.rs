@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{check, drill, firedrill_pid, leftovers_of, reason, step, SERIAL};
+use common::{check, drill, firedrill_pid, leftovers_of, reason, slo, step, SERIAL};
 use firedrill::summary::{StepStatus, Verdict};
 use firedrill_types::monitoring::AlertObservation;
 
@@ -22,6 +22,8 @@ fn the_alert_response_runbook_pages_resolves_and_stays_quiet() {
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     let m = s.monitoring.as_ref().expect("a monitoring block");
     assert_eq!(m.poll_errors, 0);
+    let scraped = slo(&s.phases[0], "every member is scraped");
+    assert!(scraped.pass && scraped.observed == 3.0, "{scraped:?}");
 
     // The page came for the member cut off, after the rule's real minute.
     let found = &step(&s, "Find the leader and its followers").output.stdout;
@@ -139,6 +141,10 @@ fn a_drill_that_starts_with_a_member_down_is_not_quiet() {
     );
     let why = reason(&s, "no alert in the steady phase");
     assert!(why.contains("etcdMembersDown"), "{why}");
+    // Prometheus's own count says it too: two members of three answer their scrape.
+    let scraped = slo(&s.phases[0], "every member is scraped");
+    assert!(!scraped.pass && scraped.observed == 2.0, "{scraped:?}");
+    reason(&s, "SLO breached in the steady phase: every member is scraped: `sum(up{job=\"etcd\"})` at least 3; worst of");
     // The procedure itself passed: only the monitoring saw the cluster was not whole.
     assert!(s.steps.iter().all(|r| r.status == StepStatus::Passed));
 }
@@ -156,7 +162,7 @@ fn refused_at_start(scenario: &str, code: i32) -> String {
 }
 
 #[test]
-fn an_alert_no_rule_defines_and_a_missing_prometheus_are_refused_at_the_start() {
+fn an_unknown_alert_a_missing_prometheus_and_rejected_rules_are_refused_at_the_start() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let stderr = refused_at_start("harness/tests/fixtures/monitoring/unknown-alert.yaml", 2);
     assert!(
@@ -174,4 +180,15 @@ fn an_alert_no_rule_defines_and_a_missing_prometheus_are_refused_at_the_start() 
         "{stderr}"
     );
     assert!(stderr.contains("is not ready after 5s"), "{stderr}");
+
+    // A rules file Prometheus cannot parse: it exits, and its own words are the message.
+    let stderr = refused_at_start("harness/tests/fixtures/monitoring/rules-rejected.yaml", 2);
+    assert!(
+        stderr.contains("Prometheus (service `prometheus`) rejected its configuration or rules:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/etc/prometheus/rules/etcd.rules.yml") && stderr.contains("etcdNoLeader"),
+        "Prometheus names the file and the rule: {stderr}"
+    );
 }

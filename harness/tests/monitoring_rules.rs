@@ -353,18 +353,45 @@ fn scrape_targets() -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn the_monitored_topology_is_the_bundled_cluster_plus_prometheus() {
-    let plain = Compose::load(&repo().join("compose/etcd-3.yaml")).expect("etcd-3.yaml");
-    let monitored = Compose::load(&repo().join("compose/etcd-3-monitored.yaml"))
-        .expect("etcd-3-monitored.yaml");
+    let plain = plus_prometheus("compose/etcd-3.yaml", "compose/etcd-3-monitored.yaml");
+
+    // Prometheus scrapes every member: those that start with the cluster by name, the
+    // spares while they run.
+    let (statics, dns) = scrape_targets();
+    let members = |with_cluster: bool| -> Vec<String> {
+        plain
+            .services
+            .iter()
+            .filter(|s| s.starts_with_cluster() == with_cluster)
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let with_port: Vec<String> = members(true).iter().map(|m| format!("{m}:2379")).collect();
+    assert_eq!(statics, with_port);
+    assert_eq!(dns, members(false));
+}
+
+#[test]
+fn the_monitored_canary_topology_is_the_canary_cluster_plus_prometheus() {
+    plus_prometheus("compose/etcd-3-lb.yaml", "compose/etcd-3-lb-monitored.yaml");
+}
+
+/// `monitored` holds every service of `plain` unchanged, and one more: a Prometheus that
+/// publishes only its API and mounts files of the repository read-only. Returns `plain`.
+fn plus_prometheus(plain: &str, monitored: &str) -> Compose {
+    let plain = Compose::load(&repo().join(plain)).expect(plain);
+    let monitored = Compose::load(&repo().join(monitored)).expect(monitored);
     for s in &plain.services {
         let twin = monitored
             .service(&s.name)
-            .unwrap_or_else(|| panic!("etcd-3-monitored.yaml lacks {}", s.name));
+            .unwrap_or_else(|| panic!("{} lacks {}", monitored.file.display(), s.name));
         assert_eq!(
             format!("{twin:?}"),
             format!("{s:?}"),
-            "{} differs between the two files",
-            s.name
+            "{} differs between {} and {}",
+            s.name,
+            plain.file.display(),
+            monitored.file.display()
         );
     }
     assert_eq!(plain.volumes, monitored.volumes);
@@ -394,21 +421,7 @@ fn the_monitored_topology_is_the_bundled_cluster_plus_prometheus() {
         };
         assert!(path.exists(), "{}", path.display());
     }
-
-    // Prometheus scrapes every member: those that start with the cluster by name, the
-    // spares while they run.
-    let (statics, dns) = scrape_targets();
-    let members = |with_cluster: bool| -> Vec<String> {
-        plain
-            .services
-            .iter()
-            .filter(|s| s.starts_with_cluster() == with_cluster)
-            .map(|s| s.name.clone())
-            .collect()
-    };
-    let with_port: Vec<String> = members(true).iter().map(|m| format!("{m}:2379")).collect();
-    assert_eq!(statics, with_port);
-    assert_eq!(dns, members(false));
+    plain
 }
 
 /// The sabotaged twins of the monitored topology differ from it only by their sabotage:

@@ -7,7 +7,10 @@
 mod common;
 
 use common::{check, drill, node, reason, recount, SERIAL};
-use firedrill::summary::{RolloutOutcome, Verdict};
+use firedrill::summary::{GateOutcome, RolloutOutcome, Verdict};
+
+/// The canary runbooks' gate on HAProxy's connection errors, asked of Prometheus.
+const PROMQL_GATE: &str = "HAProxy connects to the canary";
 
 #[test]
 fn backup_restore_passes_and_reports_its_timeline() {
@@ -96,6 +99,21 @@ fn a_healthy_canary_is_promoted_to_all_traffic() {
     assert!(share(1) < 0.2, "{:?}", r.stages[1]);
     assert!(r.kill_switch.is_none(), "no rollback ran: {r:?}");
     assert!(r.failure.is_none(), "{r:?}");
+    // The PromQL gate was asked of Prometheus at every stage and had an answer each time.
+    for stage in &r.stages {
+        let asked: Vec<_> = stage
+            .evaluations
+            .iter()
+            .filter(|e| e.gate == PROMQL_GATE)
+            .collect();
+        assert!(!asked.is_empty(), "stage {}: {stage:?}", stage.index);
+        assert!(
+            asked.iter().all(|e| e.outcome == GateOutcome::Pass
+                && e.samples == 1
+                && e.canary.is_some_and(|v| v <= 0.05)),
+            "{asked:?}"
+        );
+    }
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(
         junit.contains("stage 5 (100 %)"),
@@ -145,4 +163,41 @@ fn loose_gates_that_promote_a_bad_canary_fail_the_run() {
         &s,
         "the rollout ended promoted, but the scenario expects rolled_back",
     );
+}
+
+#[test]
+fn a_promql_gate_alone_rolls_back_a_canary_that_refuses_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, s, _out) = drill(
+        "scenarios/sabotage/canary-caught-by-haproxy-metrics.yaml",
+        26,
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let r = s.rollout.as_ref().expect("summary.json has the rollout");
+    assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:?}");
+    let failure = r.failure.as_deref().expect("the rollback says why");
+    assert!(
+        failure.contains(&format!("gate `{PROMQL_GATE}`"))
+            && failure.contains("must be at most 0.05"),
+        "{failure}"
+    );
+    // The gate failed on Prometheus's answer (a value over the bound), not for want of one.
+    let failed: Vec<_> = r
+        .stages
+        .iter()
+        .flat_map(|x| &x.evaluations)
+        .filter(|e| e.outcome == GateOutcome::Fail)
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.iter().all(|e| e.canary.is_some_and(|v| v > 0.05)),
+        "{failed:?}"
+    );
+    reason(
+        &s,
+        "the rollout ended rolled_back, but the scenario expects promoted",
+    );
+    let k = r.kill_switch.as_ref().expect("the kill switch ran");
+    assert!(k.pass, "{k:?}");
+    let canary = node(&s, "etcd3");
+    assert_eq!(canary.image_at_end, "firedrill/etcd:3.4.23", "reverted");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{check, drill, node, phase, reason, recount, step, END_STATE, SERIAL};
+use common::{check, drill, node, phase, reason, recount, slo, step, END_STATE, SERIAL};
 use firedrill::history::Phase;
 use firedrill::summary::{StepStatus, Verdict};
 
@@ -17,6 +17,20 @@ fn partition_recovery_elects_a_new_leader_heals_and_converges() {
     let (run, s, out) = drill("scenarios/partition-recovery.md", 21);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    // The query SLOs were judged on Prometheus's samples, archived where they can be recounted.
+    for (phase, name, worst) in [
+        (0, "every member is scraped", 3.0),
+        (2, "no member without a leader", 1.0),
+    ] {
+        let slo = slo(&s.phases[phase], name);
+        assert!(slo.pass && slo.observed == worst, "{slo:?}");
+        let detail = slo
+            .detail
+            .as_deref()
+            .expect("a query SLO says what it asked");
+        let file = &detail[detail.rfind('(').unwrap() + 1..detail.len() - 1];
+        assert!(out.path().join(file).is_file(), "{detail}");
+    }
     assert_eq!(s.data.lost, 0, "{:?}", s.data);
     assert_eq!(s.reads.stale, 0, "{:?}", s.reads);
     assert!(s.reads.checked > 0, "{:?}", s.reads);
@@ -90,6 +104,16 @@ fn node_replacement_joins_a_new_member_and_converges() {
     let (run, s, out) = drill("scenarios/node-replacement.md", 24);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    // The production rule saw the member go: pending within seconds of the kill (its
+    // `for: 3m` is longer than the drill), and nothing was active before it.
+    let m = s.monitoring.as_ref().expect("a monitoring block");
+    let down = &m.expectations[0];
+    assert_eq!(down.alert, "etcdMembersDown");
+    assert!(
+        down.pass && down.pending_after_ms.is_some_and(|ms| ms < 10_000.0),
+        "{down:?}"
+    );
+    assert!(m.quiet.len() == 1 && m.quiet[0].pass, "{:?}", m.quiet);
     assert_eq!(s.data.lost, 0, "{:?}", s.data);
     let converge = check(&s, CONVERGE);
     assert!(converge.pass, "{converge:?}");
@@ -116,15 +140,16 @@ fn node_replacement_joins_a_new_member_and_converges() {
         .filter(|n| n.expected)
         .map(|n| n.name.as_str())
         .collect();
-    assert_eq!(expected, ["etcd1", "etcd2", "etcd4"]);
+    assert_eq!(expected, ["etcd1", "etcd2", "etcd4", "prometheus"]);
     for n in s.nodes.iter().filter(|n| n.expected) {
         assert!(n.running && n.healthy && n.state == "running", "{n:?}");
     }
     let end = check(&s, END_STATE);
     assert!(end.pass, "{end:?}");
     assert!(
-        end.detail
-            .starts_with("3 of 3 expected nodes running and healthy: etcd1, etcd2, etcd4"),
+        end.detail.starts_with(
+            "4 of 4 expected nodes running and healthy: etcd1, etcd2, etcd4, prometheus"
+        ),
         "{end:?}"
     );
     assert!(end.detail.contains("not judged: etcd3 ("), "{end:?}");

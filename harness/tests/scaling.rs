@@ -1,5 +1,5 @@
 //! Scaling out: `--partition K/N` splits a suite so that every scenario is in exactly one
-//! shard, `firedrill merge` puts the shards back together with the verdicts of an unsharded
+//! shard (three shards here, one of them empty), `firedrill merge` puts the shards back together with the verdicts of an unsharded
 //! run, and `--jobs 2` gives the same verdicts with the scenarios in child processes.
 //!
 //! The Docker tests run one at a time: `cargo test --release -p firedrill --test scaling --
@@ -22,6 +22,15 @@ const QUICK: [&str; 2] = [
     "harness/tests/fixtures/quick/netem.yaml",
     "harness/tests/fixtures/quick/pause.yaml",
 ];
+/// The sharded suite: the two quick drills and a third, so that three shards hold two, one
+/// and none of them.
+const SUITE: [&str; 3] = [
+    QUICK[0],
+    QUICK[1],
+    "harness/tests/fixtures/quick/optional-capture.yaml",
+];
+/// Their names, sorted.
+const SCENARIOS: [&str; 3] = ["quick-netem", "quick-optional-capture", "quick-pause"];
 const SEED: &str = "16";
 
 /// The scenario names `firedrill list` printed (the unindented lines).
@@ -104,7 +113,7 @@ fn leftovers_of_run(run_id: &str) -> String {
 
 /// scenario name → verdict, of the runs in `out/<name>/`, checking each left nothing behind.
 fn verdicts(out: &Path) -> BTreeMap<String, (Verdict, u32)> {
-    ["quick-netem", "quick-pause"]
+    SCENARIOS
         .iter()
         .map(|name| {
             let s = summary(&out.join(name));
@@ -119,6 +128,15 @@ fn verdicts(out: &Path) -> BTreeMap<String, (Verdict, u32)> {
         .collect()
 }
 
+/// `firedrill run` of the whole [`SUITE`] with `extra` arguments, into `out`.
+fn run_suite(extra: &[&str], out: &Path) -> common::Output {
+    let mut args = vec!["run"];
+    args.extend(SUITE);
+    args.extend(extra);
+    args.extend(["--out", path(out)]);
+    firedrill(&args)
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
@@ -130,15 +148,7 @@ fn sharded_merged_and_concurrent_runs_give_the_verdicts_of_one_run() {
     let dir = |name: &str| tmp.path().join(name);
 
     // Unsharded, one after another.
-    let whole = firedrill(&[
-        "run",
-        QUICK[0],
-        QUICK[1],
-        "--seed",
-        SEED,
-        "--out",
-        path(&dir("all")),
-    ]);
+    let whole = run_suite(&["--seed", SEED], &dir("all"));
     let expected = verdicts(&dir("all"));
     let worst = if expected.values().any(|(v, _)| *v == Verdict::Fail) {
         1
@@ -151,60 +161,45 @@ fn sharded_merged_and_concurrent_runs_give_the_verdicts_of_one_run() {
         "{expected:?}"
     );
 
-    // Two shards: one scenario each (quick-netem hashes to 1/2, quick-pause to 2/2), laid out
-    // as the whole suite would be.
+    // Three shards, laid out as a CI merge job downloads them (`shards/shard-K`). By the
+    // names' hashes quick-optional-capture falls in 2/3, quick-netem and quick-pause in 3/3,
+    // and none in 1/3, which says so and exits 0, as a CI shard must.
     let mut shard_codes = Vec::new();
-    for k in 1..=2 {
-        let part = format!("{k}/2");
-        let out = dir(&format!("shard-{k}"));
-        let run = firedrill(&[
-            "run",
-            QUICK[0],
-            QUICK[1],
-            "--partition",
-            &part,
-            "--seed",
-            SEED,
-            "--out",
-            path(&out),
-        ]);
+    let mut sharded: BTreeMap<String, Verdict> = BTreeMap::new();
+    for k in 1..=3 {
+        let part = format!("{k}/3");
+        let out = dir(&format!("shards/shard-{k}"));
+        let run = run_suite(&["--partition", &part, "--seed", SEED], &out);
         assert!(
             run.stdout.contains(&format!("shard {part}: ")),
             "{}",
             run.stdout
         );
         shard_codes.push(run.code);
+        for name in SCENARIOS {
+            if !out.join(name).exists() {
+                continue;
+            }
+            let s = summary(&out.join(name));
+            assert_eq!(
+                leftovers_of_run(&s.run_id),
+                "",
+                "{} left objects behind",
+                s.scenario
+            );
+            let twice = sharded.insert(s.scenario.clone(), s.verdict);
+            assert!(twice.is_none(), "{name} ran in two shards");
+        }
     }
-    let netem = summary(&dir("shard-1").join("quick-netem"));
-    let pause = summary(&dir("shard-2").join("quick-pause"));
-    assert!(!dir("shard-1").join("quick-pause").exists());
-    assert!(!dir("shard-2").join("quick-netem").exists());
-    for s in [&netem, &pause] {
-        assert_eq!(
-            leftovers_of_run(&s.run_id),
-            "",
-            "{} left objects behind",
-            s.scenario
-        );
-    }
-    let sharded: BTreeMap<String, Verdict> = [netem, pause]
-        .into_iter()
-        .map(|s| (s.scenario, s.verdict))
-        .collect();
+    assert_eq!(shard_codes[0], 0, "the empty shard");
     let unsharded: BTreeMap<String, Verdict> =
         expected.iter().map(|(n, (v, _))| (n.clone(), *v)).collect();
     assert_eq!(sharded, unsharded, "the shards' verdicts");
     assert_eq!(shard_codes.iter().max().copied(), Some(worst));
 
-    // The merge: one index, one junit.xml with a suite per scenario, links to both reports.
+    // The merge: one index, one junit.xml with a suite per scenario, links to every report.
     let merged_dir = dir("merged");
-    let merged = firedrill(&[
-        "merge",
-        path(&dir("shard-1")),
-        path(&dir("shard-2")),
-        "--out",
-        path(&merged_dir),
-    ]);
+    let merged = firedrill(&["merge", path(&dir("shards")), "--out", path(&merged_dir)]);
     assert_eq!(merged.code, worst, "{}\n{}", merged.stdout, merged.stderr);
     let text = std::fs::read_to_string(merged_dir.join("summary.json")).expect("the index");
     let index: firedrill_types::index::Index = serde_json::from_str(&text).expect("index schema");
@@ -224,31 +219,22 @@ fn sharded_merged_and_concurrent_runs_give_the_verdicts_of_one_run() {
         );
     }
     let junit = std::fs::read_to_string(merged_dir.join("junit.xml")).expect("junit.xml");
-    let suites: Vec<&str> = junit
+    let mut suites: Vec<&str> = junit
         .split("<testsuite name=\"")
         .skip(1)
         .map(|s| s.split('"').next().unwrap_or(""))
         .collect();
-    assert_eq!(suites, ["quick-netem", "quick-pause"], "{junit}");
+    suites.sort_unstable();
+    assert_eq!(suites, SCENARIOS, "{junit}");
     let html = std::fs::read_to_string(merged_dir.join("index.html")).expect("index.html");
     assert!(
-        html.contains("../shard-2/quick-pause/report.html"),
+        html.contains("../shards/shard-3/quick-pause/report.html"),
         "{html}"
     );
     assert!(merged_dir.join("index.md").is_file());
 
-    // --jobs 2: both at once, in child processes, each line behind its scenario's name.
-    let jobs = firedrill(&[
-        "run",
-        QUICK[0],
-        QUICK[1],
-        "--jobs",
-        "2",
-        "--seed",
-        SEED,
-        "--out",
-        path(&dir("jobs")),
-    ]);
+    // --jobs 2: two at a time, in child processes, each line behind its scenario's name.
+    let jobs = run_suite(&["--jobs", "2", "--seed", SEED], &dir("jobs"));
     assert_eq!(jobs.code, worst, "{}\n{}", jobs.stdout, jobs.stderr);
     let concurrent = verdicts(&dir("jobs"));
     let concurrent_verdicts: BTreeMap<String, Verdict> = concurrent
@@ -260,7 +246,7 @@ fn sharded_merged_and_concurrent_runs_give_the_verdicts_of_one_run() {
         concurrent.values().all(|(_, jobs)| *jobs == 2),
         "{concurrent:?}"
     );
-    for name in ["quick-netem", "quick-pause"] {
+    for name in SCENARIOS {
         assert!(
             jobs.stdout
                 .lines()

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use firedrill_spec::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
+use firedrill_spec::promql::Bound;
 use firedrill_types::history::{Micros, Op};
 use firedrill_types::summary::{GateEvaluation, GateOutcome, Unit};
 
@@ -165,7 +166,61 @@ pub fn history_gate(
             e.metric = m.metric.clone();
             e.detail = "no data: a metric gate is judged from scraped values".into();
         }
+        GateKind::Promql { query, .. } => {
+            e.metric = query.clone();
+            e.detail = "no data: a promql gate is judged from Prometheus's answer".into();
+        }
     }
+    e
+}
+
+/// Judges a promql gate on Prometheus's answer at the end of `window`: the value of each
+/// series. No answer, or an empty one, is "no data" (Argo Rollouts' inconclusive).
+pub fn promql_gate(
+    gate: &Gate,
+    query: &str,
+    bound: Bound,
+    answer: Result<Vec<f64>, String>,
+    window: Window,
+) -> GateEvaluation {
+    let mut e = GateEvaluation {
+        at: window.end,
+        window_start: window.start,
+        gate: gate.name.clone(),
+        metric: query.to_string(),
+        canary: None,
+        baseline: None,
+        limit: Some(bound.limit()),
+        unit: Unit::Value,
+        samples: 0,
+        baseline_samples: 0,
+        outcome: GateOutcome::NoData,
+        detail: String::new(),
+    };
+    let values = match answer {
+        Ok(v) => v,
+        Err(why) => {
+            e.detail = format!("no data: {why}");
+            return e;
+        }
+    };
+    e.samples = values.len() as u64;
+    let Some(worst) = bound.worst(values) else {
+        e.detail = "no data: the query returned no sample".into();
+        return e;
+    };
+    // NaN (0/0 in PromQL) has no JSON form: it is recorded as no value, and fails.
+    e.canary = worst.is_finite().then_some(worst);
+    e.outcome = if bound.holds(worst) {
+        GateOutcome::Pass
+    } else {
+        GateOutcome::Fail
+    };
+    let of = match e.samples {
+        1 => String::new(),
+        n => format!(" (the worst of {n} series)"),
+    };
+    e.detail = format!("{}{of}, must be {}", number(worst), bound.describe());
     e
 }
 
@@ -465,9 +520,16 @@ fn percent(ratio: f64) -> String {
     format!("{:.2} %", ratio * 100.0)
 }
 
+/// A metric's value as people write it: `3`, `0.273112` (not `0.27311199999999997`).
 fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
+    } else if v.is_finite() && v.abs() >= 1e-6 && v.abs() < 1e15 {
+        let fixed = format!("{v:.6}");
+        fixed
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         format!("{v}")
     }
@@ -893,5 +955,54 @@ latency_count 4
         // A rise cannot be judged without the first value.
         let e = metric_gate(&g, &m, None, Ok(1.0), whole());
         assert_eq!(e.outcome, GateOutcome::NoData, "{e:?}");
+    }
+
+    fn promql(bound: Bound) -> Gate {
+        Gate {
+            name: "canary errors by its metrics".into(),
+            kind: GateKind::Promql {
+                query: "sum(rate(errors_total[5s]))".into(),
+                bound,
+            },
+        }
+    }
+
+    #[test]
+    fn promql_gate_judges_the_worst_series_against_its_bound() {
+        let g = promql(Bound::Max(0.0));
+        let q = "sum(rate(errors_total[5s]))";
+        let e = promql_gate(&g, q, Bound::Max(0.0), Ok(vec![0.0, 0.0]), whole());
+        assert_eq!((e.outcome, e.samples), (GateOutcome::Pass, 2), "{e:?}");
+        let e = promql_gate(&g, q, Bound::Max(0.0), Ok(vec![0.0, 0.4, 0.1]), whole());
+        assert_eq!(
+            (e.outcome, e.canary, e.limit),
+            (GateOutcome::Fail, Some(0.4), Some(0.0)),
+            "{e:?}"
+        );
+        assert_eq!(e.detail, "0.4 (the worst of 3 series), must be at most 0");
+        let e = promql_gate(
+            &g,
+            q,
+            Bound::Max(0.05),
+            Ok(vec![0.27311199999999997]),
+            whole(),
+        );
+        assert_eq!(e.detail, "0.273112, must be at most 0.05");
+        let e = promql_gate(&g, q, Bound::Min(3.0), Ok(vec![3.0, 2.0]), whole());
+        assert_eq!((e.outcome, e.canary), (GateOutcome::Fail, Some(2.0)));
+        // 0/0 is no value, and fails.
+        let e = promql_gate(&g, q, Bound::Max(1.0), Ok(vec![f64::NAN]), whole());
+        assert_eq!((e.outcome, e.canary), (GateOutcome::Fail, None), "{e:?}");
+    }
+
+    #[test]
+    fn promql_gate_without_an_answer_or_a_sample_is_no_data() {
+        let g = promql(Bound::Max(0.0));
+        let e = promql_gate(&g, "q", Bound::Max(0.0), Ok(vec![]), whole());
+        assert_eq!(e.outcome, GateOutcome::NoData, "{e:?}");
+        assert!(e.detail.contains("no sample"), "{}", e.detail);
+        let e = promql_gate(&g, "q", Bound::Max(0.0), Err("timed out".into()), whole());
+        assert_eq!(e.outcome, GateOutcome::NoData);
+        assert!(e.detail.contains("timed out"), "{}", e.detail);
     }
 }

@@ -9,12 +9,51 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use firedrill_spec::monitoring::{AlertExpectation, MonitoringPlan};
-use firedrill_types::history::{Micros, PhaseWindow};
+use firedrill_types::history::{Micros, Phase, PhaseWindow};
 use firedrill_types::monitoring::{
     AbsentMetric, AlertEpisode, AlertExpectationResult, AlertObservation, AlertState,
     HygieneResult, MonitoringFacts, MonitoringResult, QuietResult, RuleMetrics,
 };
-use firedrill_types::summary::{CheckResult, StepRecord, StepStatus};
+use firedrill_types::summary::{CheckResult, SloResult, StepRecord, StepStatus, Unit};
+
+/// Each query SLO of `phase`, judged on its samples: the worst one against the bound. No
+/// sample is no pass (as `min_ops`): a query that selects nothing proves nothing.
+pub fn query_slos(plan: &MonitoringPlan, facts: &MonitoringFacts, phase: Phase) -> Vec<SloResult> {
+    plan.slos
+        .iter()
+        .enumerate()
+        .filter(|(_, slo)| slo.phase == phase)
+        .map(|(i, slo)| {
+            let mut asked = format!("`{}` {}", slo.query, slo.bound.describe());
+            if !slo.settle.is_zero() {
+                asked.push_str(&format!(" from {:?} into the phase", slo.settle));
+            }
+            // A run cut short before the samples were fetched has none: not a pass.
+            let not_fetched = Err("the samples were not fetched".to_string());
+            let answer = facts.slo_samples.get(i).map_or(&not_fetched, |s| &s.answer);
+            let (observed, pass, seen) = match answer {
+                Err(e) => (0.0, false, format!("Prometheus did not answer: {e}")),
+                Ok(values) => match slo.bound.worst(values.iter().copied()) {
+                    None => (0.0, false, "no sample in the phase".to_string()),
+                    Some(w) => (
+                        // NaN (0/0) has no JSON form; it fails the bound either way.
+                        if w.is_finite() { w } else { 0.0 },
+                        slo.bound.holds(w),
+                        format!("worst of {} samples: {w}", values.len()),
+                    ),
+                },
+            };
+            SloResult {
+                name: slo.name.clone(),
+                limit: slo.bound.limit(),
+                observed,
+                unit: Unit::Value,
+                pass,
+                detail: Some(format!("{asked}; {seen} ({})", slo.file)),
+            }
+        })
+        .collect()
+}
 
 /// Series Prometheus writes itself: a rule may select them though no target exposes them.
 const SYNTHETIC: [&str; 2] = ["ALERTS", "ALERTS_FOR_STATE"];

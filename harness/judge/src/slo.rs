@@ -53,6 +53,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
             observed: error_rate,
             unit: Unit::Ratio,
             pass: error_rate <= limit,
+            detail: None,
         });
     }
     if let Some(limit) = spec.max_p50 {
@@ -69,6 +70,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
             observed: longest_unavailable_ms,
             unit: Unit::Ms,
             pass: longest_unavailable_ms <= limit,
+            detail: None,
         });
     }
     if let Some(limit) = spec.min_ops {
@@ -78,6 +80,7 @@ pub fn evaluate_phase(ops: &[Op], window: PhaseWindow, spec: &SloSpec) -> PhaseR
             observed: total as f64,
             unit: Unit::Ops,
             pass: total >= limit,
+            detail: None,
         });
     }
 
@@ -154,6 +157,7 @@ fn latency_slo(name: &str, limit: Duration, observed_ms: f64, ok: u64) -> SloRes
         observed: observed_ms,
         unit: Unit::Ms,
         pass: ok > 0 && observed_ms <= limit,
+        detail: None,
     }
 }
 

@@ -126,7 +126,13 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         });
     let phases: Vec<_> = windows
         .iter()
-        .map(|w| slo::evaluate_phase(ops, *w, &plan.slos[&w.phase]))
+        .map(|w| {
+            let mut judged = slo::evaluate_phase(ops, *w, &plan.slos[&w.phase]);
+            if let Some((p, f)) = plan.monitoring.as_ref().zip(facts.monitoring.as_ref()) {
+                judged.slos.extend(monitoring::query_slos(p, f, w.phase));
+            }
+            judged
+        })
         .collect();
     let (verdict, reasons) = verdict::judge(&facts.steps, &phases, &data, &reads, &checks);
     Summary {

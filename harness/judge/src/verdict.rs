@@ -22,13 +22,21 @@ pub fn judge(
     }
     for p in phases {
         for slo in p.slos.iter().filter(|s| !s.pass) {
-            reasons.push(format!(
-                "SLO breached in the {} phase: {} was {} (limit {})",
-                p.phase.name(),
-                slo.name,
-                show(slo.observed, slo.unit),
-                show(slo.limit, slo.unit)
-            ));
+            // A query SLO's detail says its bound and what Prometheus answered.
+            reasons.push(match &slo.detail {
+                Some(detail) => format!(
+                    "SLO breached in the {} phase: {}: {detail}",
+                    p.phase.name(),
+                    slo.name
+                ),
+                None => format!(
+                    "SLO breached in the {} phase: {} was {} (limit {})",
+                    p.phase.name(),
+                    slo.name,
+                    show(slo.observed, slo.unit),
+                    show(slo.limit, slo.unit)
+                ),
+            });
         }
     }
     if data.lost > 0 {
@@ -93,6 +101,7 @@ mod tests {
                 observed: 9000.0,
                 unit: Unit::Ms,
                 pass: false,
+                detail: None,
             }],
         }];
         let data = DataResult {

@@ -2,8 +2,8 @@
 //! one trait, [`Reporter`]; [`artifact_writers`] write the files of the output directory.
 //!
 //! Reporters only read the events and the summary (and, for the HTML charts, the operation
-//! history), never the runner, so a report can be re-rendered later from `summary.json` and
-//! `history.jsonl`.
+//! history and the dashboards' series), never the runner, so a report can be re-rendered
+//! later from `summary.json`, `history.jsonl` and `metrics/*.json`.
 
 pub mod html;
 pub mod junit;
@@ -235,7 +235,8 @@ fn slo_value(value: f64, unit: Unit) -> String {
 pub(crate) mod fixtures {
     //! Hand-built summaries of a realistic run, shared by the reporters' tests.
 
-    use firedrill_types::history::{Op, OpKind, Outcome, Phase};
+    use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase};
+    use firedrill_types::monitoring::*;
     use firedrill_types::summary::*;
 
     pub const RELEASE_NOTES: &str = "# kv 1.5.0\n\nUpgrade one node at a time:\n\n```sh\nkvctl member list\n```\n\nThen check health.";
@@ -268,6 +269,7 @@ pub(crate) mod fixtures {
             observed,
             unit,
             pass: observed <= limit,
+            detail: None,
         }
     }
 
@@ -705,6 +707,128 @@ pub(crate) mod fixtures {
             },
         ];
         s
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn seconds(s: f64) -> Micros {
+        (s * 1e6).round() as Micros
+    }
+
+    fn panel(title: &str, query: &str, unit: &str, series: usize) -> PanelRecord {
+        PanelRecord {
+            title: title.to_string(),
+            query: query.to_string(),
+            unit: unit.to_string(),
+            file: format!("metrics/{}.json", title.to_lowercase().replace(' ', "-")),
+            series,
+            error: None,
+        }
+    }
+
+    /// [`passing`] watched by Prometheus: kv2 was down for a while (its alert resolved), kv3
+    /// went down late in the run and was still down when the run stopped watching; four
+    /// panels, whose series are [`panel_series`]: one with three members, one with a single
+    /// series, one whose query Prometheus refused and one that matched nothing.
+    pub fn monitored() -> Summary {
+        let mut s = passing();
+        let down = |instance: &str, times: [Option<f64>; 3]| AlertEpisode {
+            alert: "KvMemberDown".to_string(),
+            labels: labels(&[("instance", instance), ("severity", "page")]),
+            pending_at: times[0].map(seconds),
+            firing_at: times[1].map(seconds),
+            resolved_at: times[2].map(seconds),
+        };
+        let mut refused = panel(
+            "Commit latency p99",
+            "histogram_quantile(0.99, rate(kv_disk_commit_seconds_bucket[1m])",
+            "s",
+            0,
+        );
+        refused.error = Some(
+            "bad_data: invalid parameter \"query\": 1:63: parse error: unclosed left parenthesis"
+                .to_string(),
+        );
+        s.monitoring = Some(MonitoringResult {
+            prometheus: "prometheus at http://127.0.0.1:39090".to_string(),
+            polls: 24,
+            poll_errors: 0,
+            episodes: vec![
+                down("kv2:2379", [Some(10.5), Some(11.5), Some(15.0)]),
+                down("kv3:2379", [Some(16.0), Some(17.0), None]),
+            ],
+            expectations: vec![],
+            quiet: vec![],
+            hygiene: None,
+            panels: vec![
+                panel(
+                    "Requests per member",
+                    "sum by (instance) (rate(kv_requests_total[15s]))",
+                    "req/s",
+                    3,
+                ),
+                panel(
+                    "Leader changes",
+                    "kv_server_leader_changes_seen_total",
+                    "",
+                    1,
+                ),
+                refused,
+                panel("Snapshots taken", "increase(kv_snapshots_total[1m])", "", 0),
+            ],
+        });
+        s
+    }
+
+    /// [`monitored`]'s panels on the run clock, which fetched them from 7 s to 20 s: requests
+    /// every second (kv2 answered none from 12 s to 14 s), leader changes every 2 s.
+    pub fn panel_series() -> Vec<PanelSeries> {
+        let requests = |instance: &str, base: f64| PanelLine {
+            labels: labels(&[("instance", instance)]),
+            points: (7..=20)
+                .filter(|t| instance != "kv2:2379" || !(12..=14).contains(t))
+                .map(|t| (seconds(t as f64), base + (t % 3) as f64))
+                .collect(),
+        };
+        let series = |title: &str, unit: &str, lines: Vec<PanelLine>| PanelSeries {
+            title: title.to_string(),
+            unit: unit.to_string(),
+            lines,
+        };
+        vec![
+            series(
+                "Requests per member",
+                "req/s",
+                vec![
+                    requests("kv1:2379", 80.0),
+                    requests("kv2:2379", 78.0),
+                    requests("kv3:2379", 83.0),
+                ],
+            ),
+            series(
+                "Leader changes",
+                "",
+                vec![PanelLine {
+                    labels: labels(&[
+                        ("__name__", "kv_server_leader_changes_seen_total"),
+                        ("instance", "kv1:2379"),
+                        ("job", "kv"),
+                    ]),
+                    points: [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (seconds(7.0 + 2.0 * i as f64), v))
+                        .collect(),
+                }],
+            ),
+            series("Commit latency p99", "s", vec![]),
+            series("Snapshots taken", "", vec![]),
+        ]
     }
 }
 

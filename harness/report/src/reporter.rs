@@ -7,6 +7,7 @@ use std::path::Path;
 
 use firedrill_types::events::RunEvent;
 use firedrill_types::history::Op;
+use firedrill_types::monitoring::PanelSeries;
 use firedrill_types::summary::Summary;
 
 use crate::page::{self, Page};
@@ -20,6 +21,8 @@ pub struct Artifacts<'a> {
     pub dir: &'a Path,
     /// The operation history, drawn in report.html's charts.
     pub ops: &'a [Op],
+    /// The dashboards' series on the run clock (`metrics/*.json`), drawn in report.html.
+    pub panels: &'a [PanelSeries],
 }
 
 pub trait Reporter {
@@ -30,7 +33,7 @@ pub trait Reporter {
     fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError>;
 }
 
-type Render = Box<dyn Fn(&Summary, &[Op]) -> Result<String, ReportError> + Send>;
+type Render = Box<dyn Fn(&Summary, &Artifacts<'_>) -> Result<String, ReportError> + Send>;
 
 /// One file of the output directory, rendered from the summary (and the history).
 struct ArtifactWriter {
@@ -40,7 +43,7 @@ struct ArtifactWriter {
 
 impl Reporter for ArtifactWriter {
     fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError> {
-        let text = (self.render)(summary, artifacts.ops)?;
+        let text = (self.render)(summary, artifacts)?;
         let path = artifacts.dir.join(self.file);
         fs::write(&path, text).map_err(|source| ReportError::Write { path, source })
     }
@@ -57,7 +60,10 @@ pub fn artifact_writers(page: Option<Page>) -> Vec<Box<dyn Reporter + Send>> {
         (SUMMARY_FILE, Box::new(|s, _| summary_json(s))),
         (MARKDOWN_FILE, markdown),
         (JUNIT_FILE, Box::new(|s, _| junit::render(s))),
-        (HTML_FILE, Box::new(|s, ops| Ok(html::render(s, ops)))),
+        (
+            HTML_FILE,
+            Box::new(|s, a| Ok(html::render(s, a.ops, a.panels))),
+        ),
     ];
     writers
         .into_iter()
@@ -91,6 +97,7 @@ mod tests {
         let artifacts = Artifacts {
             dir: dir.path(),
             ops: &ops,
+            panels: &[],
         };
         write_all(&summary, &artifacts).expect("the writers");
 
@@ -111,7 +118,7 @@ mod tests {
         let xml = fs::read_to_string(dir.path().join(JUNIT_FILE)).expect("junit.xml");
         assert_eq!(xml, junit::render(&summary).expect("junit"));
         let page = fs::read_to_string(dir.path().join(HTML_FILE)).expect("report.html");
-        assert_eq!(page, html::render(&summary, &ops));
+        assert_eq!(page, html::render(&summary, &ops, &[]));
     }
 
     #[test]
@@ -121,6 +128,7 @@ mod tests {
         let artifacts = Artifacts {
             dir: &missing,
             ops: &[],
+            panels: &[],
         };
         let err = write_all(&fixtures::passing(), &artifacts).expect_err("must fail");
         assert!(matches!(err, ReportError::Write { .. }), "{err:?}");

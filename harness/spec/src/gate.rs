@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use firedrill_types::history::Micros;
 
+use crate::promql::Bound;
+
 /// One go/no-go condition of a rollout stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {
@@ -32,6 +34,9 @@ pub enum GateKind {
     },
     /// A value scraped from a node's Prometheus endpoint.
     Metric(MetricGate),
+    /// A query asked of the monitoring Prometheus at each evaluation; every sample of the
+    /// answer must keep `bound`, and an empty answer is no data.
+    Promql { query: String, bound: Bound },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 
 use crate::compose::Compose;
 use crate::plan::{all_steps, substitute, PlannedStep, Text};
-use crate::promql;
+use crate::promql::{self, Bound};
 use crate::scenario::{MonitoringSpec, PhasesSpec};
 use crate::yaml::Diagnostic;
 use firedrill_types::history::Phase;
@@ -33,6 +33,8 @@ pub struct MonitoringPlan {
     pub dashboards: Vec<Panel>,
     /// The phases that must stay quiet, each with the alerts it ignores.
     pub quiet: BTreeMap<Phase, Vec<String>>,
+    /// Service levels on queries, judged over their phase.
+    pub slos: Vec<PromqlSlo>,
     /// Every alert name the scenario mentions, with where (`file:line:column`).
     pub named: Vec<(String, String)>,
 }
@@ -53,6 +55,19 @@ pub struct AlertExpectation {
     pub pending_within: Option<Duration>,
     pub fires_within: Option<Duration>,
     pub resolve: Option<(StepRef, Duration)>,
+}
+
+/// A phase SLO on a query: every sample of the phase keeps `bound`.
+#[derive(Debug, Clone)]
+pub struct PromqlSlo {
+    pub phase: Phase,
+    pub name: String,
+    pub query: String,
+    pub bound: Bound,
+    /// The samples of the phase's first `settle` are not judged.
+    pub settle: Duration,
+    /// Where its samples are archived, relative to the output directory.
+    pub file: String,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +100,13 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
                 problems.push(Diagnostic::whole_file(
                     i.file,
                     format!("phases.{}: `quiet` and `ignore` judge alerts: add a `monitoring:` block naming the Prometheus (docs/monitoring.md)", phase.name()),
+                ));
+            }
+            for slo in &p.promql {
+                problems.push(Diagnostic::at_location(
+                    i.file,
+                    &slo.name.referenced,
+                    format!("phases.{}.promql: a query SLO asks the Prometheus of `monitoring.prometheus`: add a `monitoring:` block (docs/monitoring.md)", phase.name()),
                 ));
             }
         }
@@ -182,6 +204,48 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
         }
     }
 
+    let mut slos: Vec<PromqlSlo> = Vec::new();
+    for (phase, p) in phases {
+        for slo in &p.promql {
+            let problem = |m: String| Diagnostic::at_location(i.file, &slo.name.referenced, m);
+            let what = format!("phases.{}.promql `{}`", phase.name(), slo.name.value);
+            if slos
+                .iter()
+                .any(|s| s.phase == phase && s.name == slo.name.value)
+            {
+                problems.push(problem(format!(
+                    "{what}: the phase has another SLO of that name"
+                )));
+            }
+            if let Err(e) = promql::check(&slo.query.value) {
+                problems.push(Diagnostic::at_location(
+                    i.file,
+                    &slo.query.referenced,
+                    format!(
+                        "{what}: the query `{}` does not parse: {e}",
+                        slo.query.value
+                    ),
+                ));
+            }
+            match Bound::from_spec(slo.max, slo.min) {
+                Ok(bound) => slos.push(PromqlSlo {
+                    phase,
+                    name: slo.name.value.clone(),
+                    query: slo.query.value.clone(),
+                    bound,
+                    settle: slo.settle.unwrap_or_default(),
+                    file: format!(
+                        "metrics/slo-{}-{}-{}.json",
+                        phase.name(),
+                        slos.len() + 1,
+                        slug(&slo.name.value)
+                    ),
+                }),
+                Err(m) => problems.push(problem(format!("{what}: {m}"))),
+            }
+        }
+    }
+
     let mut dashboards: Vec<Panel> = Vec::new();
     for d in &spec.dashboards {
         if let Err(e) = promql::check(&d.query.value) {
@@ -215,6 +279,7 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
         alerts,
         dashboards,
         quiet,
+        slos,
         named,
     })
 }

@@ -13,7 +13,7 @@ use crate::compose::{Compose, MountSource};
 use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
 use crate::loadprofile::{CompiledProfile, LoadProfile};
 use crate::monitoring::{self, MonitoringPlan};
-use crate::promql;
+use crate::promql::{self, Bound};
 use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
     CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, UnknownPolicy,
@@ -1234,8 +1234,8 @@ impl Planner<'_> {
         g: &GateSpec,
         vars: &BTreeMap<String, String>,
     ) -> Option<Gate> {
-        let kind = match (&g.error_rate, &g.latency, &g.metric) {
-            (Some(e), None, None) => {
+        let kind = match (&g.error_rate, &g.latency, &g.metric, &g.promql) {
+            (Some(e), None, None, None) => {
                 if e.max.is_none() && e.max_over_baseline.is_none() {
                     self.problem(
                         spec,
@@ -1255,7 +1255,7 @@ impl Planner<'_> {
                     max_over_baseline: e.max_over_baseline,
                 }
             }
-            (None, Some(l), None) => {
+            (None, Some(l), None, None) => {
                 let quantile = l.quantile.unwrap_or(0.95);
                 if !(quantile > 0.0 && quantile <= 1.0) {
                     self.problem(spec, format!("gate `{}`: latency.quantile is from 0 to 1 (0.95 for p95), got {quantile}", g.name));
@@ -1276,7 +1276,7 @@ impl Planner<'_> {
                     floor: l.floor.unwrap_or_default().as_micros() as u64,
                 }
             }
-            (None, None, Some(m)) => {
+            (None, None, Some(m), None) => {
                 if m.max.is_none() && m.max_increase.is_none() {
                     self.problem(
                         spec,
@@ -1296,11 +1296,35 @@ impl Planner<'_> {
                     max: m.max,
                 })
             }
+            (None, None, None, Some(p)) => {
+                if !self.monitored {
+                    self.problem(
+                        spec,
+                        format!("gate `{}`: a `promql` gate asks the Prometheus of `monitoring.prometheus`: add a `monitoring:` block (docs/monitoring.md)", g.name),
+                    );
+                }
+                let query = self.text(spec, &p.query.value, vars);
+                if let Err(e) = promql::check(&query) {
+                    self.problems.push(Diagnostic::at_location(
+                        self.file,
+                        &p.query.referenced,
+                        format!("gate `{}`: promql `{query}` does not parse: {e}", g.name),
+                    ));
+                }
+                let bound = match Bound::from_spec(p.max, p.min) {
+                    Ok(b) => b,
+                    Err(m) => {
+                        self.problem(spec, format!("gate `{}`: promql: {m}", g.name));
+                        return None;
+                    }
+                };
+                GateKind::Promql { query, bound }
+            }
             _ => {
                 self.problem(
                     spec,
                     format!(
-                        "gate `{}`: give exactly one of `error_rate`, `latency`, `metric`",
+                        "gate `{}`: give exactly one of `error_rate`, `latency`, `metric`, `promql`",
                         g.name
                     ),
                 );

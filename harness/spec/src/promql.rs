@@ -9,6 +9,61 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
 use promql_parser::util::{walk_expr, ExprVisitor};
 
+/// What a query's samples must satisfy: each at most a limit, or each at least one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    Max(f64),
+    Min(f64),
+}
+
+impl Bound {
+    /// From a spec's `max`/`min`, exactly one of which is given.
+    pub fn from_spec(max: Option<f64>, min: Option<f64>) -> Result<Bound, &'static str> {
+        match (max, min) {
+            (Some(m), None) if m.is_finite() => Ok(Bound::Max(m)),
+            (None, Some(m)) if m.is_finite() => Ok(Bound::Min(m)),
+            (Some(_), None) | (None, Some(_)) => Err("the bound must be a finite number"),
+            _ => Err("give exactly one of `max` and `min`"),
+        }
+    }
+
+    pub fn limit(self) -> f64 {
+        match self {
+            Bound::Max(l) | Bound::Min(l) => l,
+        }
+    }
+
+    pub fn holds(self, value: f64) -> bool {
+        match self {
+            Bound::Max(l) => value <= l,
+            Bound::Min(l) => value >= l,
+        }
+    }
+
+    /// The sample nearest to breaking the bound (the largest under `max`, the smallest under
+    /// `min`); a NaN sample (Prometheus's answer to 0/0) breaks any bound, so it is the worst.
+    pub fn worst(self, values: impl IntoIterator<Item = f64>) -> Option<f64> {
+        values.into_iter().reduce(|a, b| {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                match self {
+                    Bound::Max(_) => a.max(b),
+                    Bound::Min(_) => a.min(b),
+                }
+            }
+        })
+    }
+
+    /// "at most 0", "at least 1".
+    pub fn describe(self) -> String {
+        match self {
+            Bound::Max(l) => format!("at most {l}"),
+            Bound::Min(l) => format!("at least {l}"),
+        }
+    }
+}
+
 /// Ok when `query` parses; otherwise the parser's message.
 pub fn check(query: &str) -> Result<(), String> {
     parser::parse(query).map(|_| ())
@@ -54,6 +109,20 @@ impl ExprVisitor for Names {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_is_one_of_max_and_min_and_its_worst_sample_breaks_first() {
+        assert_eq!(Bound::from_spec(Some(0.0), None), Ok(Bound::Max(0.0)));
+        assert!(Bound::from_spec(Some(1.0), Some(0.0)).is_err());
+        assert!(Bound::from_spec(None, None).is_err());
+        assert!(Bound::from_spec(Some(f64::NAN), None).is_err());
+        assert_eq!(Bound::Max(1.0).worst([0.5, 2.0, 1.0]), Some(2.0));
+        assert_eq!(Bound::Min(1.0).worst([1.5, 0.0, 3.0]), Some(0.0));
+        assert!(Bound::Max(1.0).worst([0.5, f64::NAN]).unwrap().is_nan());
+        assert!(!Bound::Max(1.0).holds(f64::NAN) && !Bound::Min(1.0).holds(f64::NAN));
+        assert_eq!(Bound::Max(1.0).worst(Vec::<f64>::new()), None);
+        assert!(Bound::Min(1.0).holds(1.0) && !Bound::Min(1.0).holds(0.99));
+    }
 
     fn names(q: &str) -> Vec<String> {
         metric_names(q).unwrap().into_iter().collect()

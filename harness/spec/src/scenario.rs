@@ -163,6 +163,24 @@ pub struct PhaseSpec {
     pub quiet: bool,
     #[serde(default)]
     pub ignore: Vec<Spanned<String>>,
+    /// Service levels on the value of a PromQL query over the phase.
+    #[serde(default)]
+    pub promql: Vec<PromqlSloSpec>,
+}
+
+/// A phase SLO on a query: every sample of every series the query returns during the phase
+/// is at most `max` (or at least `min`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromqlSloSpec {
+    pub name: Spanned<String>,
+    pub query: Spanned<String>,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
+    /// Judge the samples from this long after the phase begins (default 0): Prometheus
+    /// sees a change only at its next scrape.
+    #[serde(default, with = "humantime_serde")]
+    pub settle: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -612,7 +630,7 @@ pub struct AnalysisSpec {
     pub consecutive_failure_limit: Option<u32>,
 }
 
-/// One gate: a name and exactly one of `error_rate`, `latency`, `metric`.
+/// One gate: a name and exactly one of `error_rate`, `latency`, `metric`, `promql`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateSpec {
@@ -620,6 +638,18 @@ pub struct GateSpec {
     pub error_rate: Option<ErrorRateGateSpec>,
     pub latency: Option<LatencyGateSpec>,
     pub metric: Option<MetricGateSpec>,
+    pub promql: Option<PromqlGateSpec>,
+}
+
+/// A query asked of the monitoring Prometheus at each evaluation, as Argo Rollouts'
+/// prometheus provider does: every sample of the answer at most `max` (or at least `min`);
+/// an empty answer is no data.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromqlGateSpec {
+    pub query: Spanned<String>,
+    pub max: Option<f64>,
+    pub min: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,23 @@ pub struct PanelRecord {
     pub error: Option<String>,
 }
 
+/// One series of a panel on the run clock, for drawing (report.html): `labels` name it,
+/// `points` are `(run clock µs, value)`. The archived file keeps Prometheus's own answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelLine {
+    pub labels: BTreeMap<String, String>,
+    pub points: Vec<(Micros, f64)>,
+}
+
+/// A panel's series, as fetched at the end of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelSeries {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub lines: Vec<PanelLine>,
+}
+
 /// What the monitoring recorded during a run, before anything is judged.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MonitoringFacts {
@@ -70,6 +87,20 @@ pub struct MonitoringFacts {
     /// Each alert expectation's labels, with the run's variables substituted.
     pub expected_labels: Vec<BTreeMap<String, String>>,
     pub panels: Vec<PanelRecord>,
+    /// Each panel's series on the run clock, in the order of `panels`.
+    pub panel_series: Vec<PanelSeries>,
+    /// Each phase query SLO's samples, in the order of the plan's.
+    pub slo_samples: Vec<QuerySamples>,
+}
+
+/// What Prometheus answered a query SLO's range query over its phase, archived in `file`
+/// (the panel format): every sample of every series, or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuerySamples {
+    pub phase: Phase,
+    pub name: String,
+    pub file: String,
+    pub answer: Result<Vec<f64>, String>,
 }
 
 /// One alert (by its labels) from the poll that first saw it active to the poll that no

@@ -133,13 +133,16 @@ pub struct StepOutput {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SloResult {
-    /// `error_rate`, `p50`, `p99`, `max_unavailable`.
+    /// `error_rate`, `p50`, `p99`, `max_unavailable`, `min_ops`, or a query SLO's name.
     pub name: String,
     /// The limit, in the unit of `observed`.
     pub limit: f64,
     pub observed: f64,
     pub unit: Unit,
     pub pass: bool,
+    /// For an SLO on a query: the query, its bound and what Prometheus answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// What an SLO's or a gate's numbers count; serialized as its name (`"ratio"`, `"ms"`…).

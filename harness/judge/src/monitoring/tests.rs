@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 use firedrill_spec::monitoring::StepRef;
 use firedrill_types::history::Phase;
+use firedrill_types::monitoring::QuerySamples;
 use firedrill_types::summary::{StepOutput, StepStatus};
 
 const S: Micros = 1_000_000;
@@ -269,4 +270,112 @@ fn a_rule_selecting_a_metric_no_target_exposes_is_named() {
     assert!(hygiene(&rules[1..], &exposed, &[]).pass);
     // Let be absent by the scenario, with its reason in a comment there.
     assert!(hygiene(&rules, &exposed, &["server_has_ledaer".into()]).pass);
+}
+
+fn slo_plan() -> MonitoringPlan {
+    use firedrill_spec::monitoring::PromqlSlo;
+    use firedrill_spec::promql::Bound;
+    let slo = |phase, name: &str, bound| PromqlSlo {
+        phase,
+        name: name.into(),
+        query: format!("q_{}", name.replace(' ', "_")),
+        bound,
+        settle: Duration::ZERO,
+        file: format!("metrics/slo-{}.json", name.replace(' ', "-")),
+    };
+    MonitoringPlan {
+        node: "prometheus".into(),
+        port: 9090,
+        poll: Duration::from_millis(500),
+        rule_hygiene: false,
+        absent_ok: Vec::new(),
+        alerts: Vec::new(),
+        dashboards: Vec::new(),
+        quiet: BTreeMap::new(),
+        slos: vec![
+            slo(Phase::Steady, "every member up", Bound::Min(3.0)),
+            slo(Phase::Recovery, "no failed proposals", Bound::Max(0.0)),
+            slo(Phase::Recovery, "nothing", Bound::Max(0.0)),
+            slo(Phase::Recovery, "unanswered", Bound::Max(0.0)),
+        ],
+        named: Vec::new(),
+    }
+}
+
+fn samples(plan: &MonitoringPlan, answers: Vec<Result<Vec<f64>, String>>) -> MonitoringFacts {
+    MonitoringFacts {
+        slo_samples: plan
+            .slos
+            .iter()
+            .zip(answers)
+            .map(|(s, answer)| QuerySamples {
+                phase: s.phase,
+                name: s.name.clone(),
+                file: s.file.clone(),
+                answer,
+            })
+            .collect(),
+        ..MonitoringFacts::default()
+    }
+}
+
+#[test]
+fn a_query_slo_holds_on_every_sample_of_its_phase_and_no_sample_is_no_pass() {
+    let mut plan = slo_plan();
+    plan.slos[1].settle = Duration::from_secs(2);
+    let facts = samples(
+        &plan,
+        vec![
+            Ok(vec![3.0, 3.0, 2.0, 3.0]),
+            Ok(vec![0.0, 0.0]),
+            Ok(vec![]),
+            Err("connection refused".into()),
+        ],
+    );
+    let steady = query_slos(&plan, &facts, Phase::Steady);
+    assert_eq!(steady.len(), 1);
+    let up = &steady[0];
+    assert_eq!(
+        (up.name.as_str(), up.observed, up.limit, up.pass),
+        ("every member up", 2.0, 3.0, false),
+        "{up:?}"
+    );
+    let detail = up.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("at least 3") && detail.contains("worst of 4 samples: 2"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("metrics/slo-every-member-up.json"),
+        "{detail}"
+    );
+
+    let recovery = query_slos(&plan, &facts, Phase::Recovery);
+    let pass: Vec<(&str, bool)> = recovery.iter().map(|s| (s.name.as_str(), s.pass)).collect();
+    assert_eq!(
+        pass,
+        [
+            ("no failed proposals", true),
+            ("nothing", false),
+            ("unanswered", false)
+        ]
+    );
+    let settled = recovery[0].detail.as_deref().unwrap();
+    assert!(settled.contains("at most 0 from 2s into the phase"), "{settled}");
+    assert!(recovery[1]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("no sample in the phase"));
+    assert!(recovery[2]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("connection refused"));
+    assert!(query_slos(&plan, &facts, Phase::Procedure).is_empty());
+
+    // Samples never fetched (the run was cut short) judge every SLO a failure.
+    let none = query_slos(&plan, &MonitoringFacts::default(), Phase::Recovery);
+    assert_eq!(none.len(), 3);
+    assert!(none.iter().all(|s| !s.pass), "{none:?}");
 }

@@ -1,24 +1,26 @@
 //! The charts of report.html: inline SVG over the run clock (throughput, error rate,
 //! latency on a log scale, per-backend lines), with the phases shaded and the steps marked.
-//! The numbers come from the judge's [`Timeline`]; this module only draws.
+//! The numbers come from the judge's [`Timeline`]; this module only draws. Its axes, overlay
+//! and [`panel`] are shared with the dashboards.
 
-use firedrill_judge::timeline::{self, Stats, Timeline};
-use firedrill_types::history::{Micros, Op};
+use firedrill_judge::timeline::{self, Bucket, Stats, Timeline};
+use firedrill_types::history::Micros;
 use firedrill_types::summary::{StepRecord, StepStatus, Summary};
 
+use super::alerts::{self, Span};
 use super::{status_class, step_anchor};
 use crate::{html_escape as esc, plural, run_clock, seconds_from_ms};
 
 /// The SVG coordinate width; the figure scales down with the page.
-const WIDTH: f64 = 900.0;
+pub(super) const WIDTH: f64 = 900.0;
 /// Room for the y tick labels.
-const LEFT: f64 = 58.0;
-const RIGHT: f64 = 14.0;
+pub(super) const LEFT: f64 = 58.0;
+pub(super) const RIGHT: f64 = 14.0;
 const PLOT_HEIGHT: f64 = 150.0;
 /// Rows of step labels before labels are allowed to overlap.
 const MAX_LABEL_LANES: usize = 5;
 /// An estimate of the width of one character of the 11 px chart font, for layout.
-const CHAR_WIDTH: f64 = 6.2;
+pub(super) const CHAR_WIDTH: f64 = 6.2;
 
 const OK_COLOR: &str = "#2e7d32";
 const ERROR_COLOR: &str = "#c62828";
@@ -29,49 +31,55 @@ pub(super) const BACKEND_COLORS: [&str; timeline::MAX_BACKENDS] = [
     "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#8c564b", "#7a5195", "#b8a000",
 ];
 
-pub(super) fn charts(out: &mut String, s: &Summary, ops: &[Op]) {
+/// The Timeline section: `op_count` operations, in `timeline` (`None`: there were none).
+pub(super) fn charts(out: &mut String, s: &Summary, op_count: usize, timeline: Option<&Timeline>) {
     out.push_str("<section id=\"timeline\">\n<h2>Timeline</h2>\n");
-    let Some(timeline) = Timeline::new(ops) else {
+    let Some(timeline) = timeline else {
         out.push_str("<p class=\"muted\">No operations recorded: there is nothing to chart.</p>\n</section>\n");
         return;
     };
-    let x = XAxis::new(timeline.start, timeline.end);
+    let x = XAxis::spanning(timeline);
     out.push_str(&format!(
         "<p class=\"note\">{} in {} one-second buckets, by the time each was invoked; x axis: \
          seconds on the run clock, from the first operation to the last. Shaded: the phases. \
          Latency: successful operations only.</p>\n",
-        plural(ops.len(), "operation", "operations"),
+        plural(op_count, "operation", "operations"),
         timeline.buckets.len(),
     ));
     procedure_strip(out, s, &x);
     let overlay = Overlay::new(s, &x);
+    alerts::strip(out, s, &x, &overlay);
+    let backends_left_out = (timeline.hidden_backends > 0).then(|| {
+        format!(
+            "{} not drawn",
+            plural(timeline.hidden_backends, "more backend", "more backends")
+        )
+    });
 
-    let ok: Vec<Option<f64>> = timeline
-        .buckets
-        .iter()
-        .map(|b| Some(b.ok_per_s()))
-        .collect();
-    let errors: Vec<Option<f64>> = timeline
-        .buckets
-        .iter()
-        .map(|b| Some(b.errors_per_s()))
-        .collect();
     panel(
         out,
         &x,
         &overlay,
-        &timeline,
         "Throughput",
         Scale::Linear { unit: "ops/s" },
         &[
-            Series::new("ok ops/s", OK_COLOR, ok),
-            Series::new("errors/s", ERROR_COLOR, errors),
+            Series::new(
+                "ok ops/s",
+                OK_COLOR,
+                bucketed(timeline, |b| Some(b.ok_per_s())),
+            ),
+            Series::new(
+                "errors/s",
+                ERROR_COLOR,
+                bucketed(timeline, |b| Some(b.errors_per_s())),
+            ),
         ],
+        backends_left_out.clone(),
     );
 
-    let per_backend = |f: &dyn Fn(&Stats) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
+    let per_backend = |f: &dyn Fn(&Stats) -> Option<f64>| -> Vec<Vec<(Micros, Option<f64>)>> {
         (0..timeline.backends.len())
-            .map(|i| timeline.buckets.iter().map(|b| f(&b.backends[i])).collect())
+            .map(|i| bucketed(timeline, |b| f(&b.backends[i])))
             .collect()
     };
     let mut series = vec![Series::new(
@@ -81,11 +89,7 @@ pub(super) fn charts(out: &mut String, s: &Summary, ops: &[Op]) {
             "all backends"
         },
         ERROR_COLOR,
-        timeline
-            .buckets
-            .iter()
-            .map(|b| b.all.error_rate().map(|r| r * 100.0))
-            .collect(),
+        bucketed(timeline, |b| b.all.error_rate().map(|r| r * 100.0)),
     )];
     for (i, points) in per_backend(&|s| s.error_rate().map(|r| r * 100.0))
         .into_iter()
@@ -97,23 +101,15 @@ pub(super) fn charts(out: &mut String, s: &Summary, ops: &[Op]) {
         out,
         &x,
         &overlay,
-        &timeline,
         "Error rate",
         Scale::Linear { unit: "%" },
         &series,
+        backends_left_out.clone(),
     );
 
     let mut series = vec![
-        Series::new(
-            "p50",
-            P50_COLOR,
-            timeline.buckets.iter().map(|b| b.all.p50_ms).collect(),
-        ),
-        Series::new(
-            "p99",
-            P99_COLOR,
-            timeline.buckets.iter().map(|b| b.all.p99_ms).collect(),
-        ),
+        Series::new("p50", P50_COLOR, bucketed(timeline, |b| b.all.p50_ms)),
+        Series::new("p99", P99_COLOR, bucketed(timeline, |b| b.all.p99_ms)),
     ];
     for (i, points) in per_backend(&|s| s.p99_ms).into_iter().enumerate() {
         let label = format!("p99 {}", timeline.backends[i]);
@@ -123,30 +119,47 @@ pub(super) fn charts(out: &mut String, s: &Summary, ops: &[Op]) {
         out,
         &x,
         &overlay,
-        &timeline,
         "Latency",
         Scale::Log { unit: "ms" },
         &series,
+        backends_left_out,
     );
     out.push_str("</section>\n");
 }
 
+/// Each bucket's value, at the bucket's middle.
+fn bucketed(
+    timeline: &Timeline,
+    value: impl Fn(&Bucket) -> Option<f64>,
+) -> Vec<(Micros, Option<f64>)> {
+    timeline
+        .buckets
+        .iter()
+        .map(|b| (b.start + (b.end - b.start) / 2, value(b)))
+        .collect()
+}
+
 /// The run clock mapped onto the plot area's width.
-struct XAxis {
-    start: Micros,
-    end: Micros,
+pub(super) struct XAxis {
+    pub(super) start: Micros,
+    pub(super) end: Micros,
 }
 
 impl XAxis {
-    fn new(start: Micros, end: Micros) -> XAxis {
+    pub(super) fn new(start: Micros, end: Micros) -> XAxis {
         XAxis {
             start,
             end: end.max(start + 1),
         }
     }
 
+    /// The history's span: every chart of a run with operations shares it.
+    pub(super) fn spanning(timeline: &Timeline) -> XAxis {
+        XAxis::new(timeline.start, timeline.end)
+    }
+
     /// The x coordinate of a time, clamped to the plot area.
-    fn at(&self, t: Micros) -> f64 {
+    pub(super) fn at(&self, t: Micros) -> f64 {
         let t = t.clamp(self.start, self.end);
         LEFT + (t - self.start) as f64 / (self.end - self.start) as f64 * (WIDTH - LEFT - RIGHT)
     }
@@ -197,15 +210,17 @@ fn decimals_for(step: f64) -> usize {
 }
 
 /// A coordinate for the SVG: one decimal is finer than a pixel, and keeps the page small.
-fn coord(v: f64) -> String {
+pub(super) fn coord(v: f64) -> String {
     let s = format!("{v:.1}");
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
 /// Phase bands and step marks, drawn behind every panel's lines.
-struct Overlay {
+pub(super) struct Overlay {
     /// `(x0, x1, phase name)`
     phases: Vec<(f64, f64, &'static str)>,
+    /// The alerts, washed in lightly (the dashboards): each span with what it was.
+    alerts: Vec<(Span, String)>,
     /// Where each step that ran started.
     steps: Vec<f64>,
     /// Where each rollout stage started, and its share of the traffic.
@@ -213,7 +228,7 @@ struct Overlay {
 }
 
 impl Overlay {
-    fn new(s: &Summary, x: &XAxis) -> Overlay {
+    pub(super) fn new(s: &Summary, x: &XAxis) -> Overlay {
         Overlay {
             phases: s
                 .phases
@@ -221,6 +236,7 @@ impl Overlay {
                 .map(|p| (x.at(p.start), x.at(p.end), p.phase.name()))
                 .filter(|(x0, x1, _)| x1 > x0)
                 .collect(),
+            alerts: Vec::new(),
             steps: ran(&s.steps).map(|step| x.at(step.started)).collect(),
             stages: s
                 .rollout
@@ -236,7 +252,15 @@ impl Overlay {
         }
     }
 
-    fn draw(&self, out: &mut String, top: f64, bottom: f64) {
+    /// The same, with the alert episodes as light bands behind the lines.
+    pub(super) fn with_alerts(self, s: &Summary, x: &XAxis) -> Overlay {
+        Overlay {
+            alerts: alerts::washes(s, x),
+            ..self
+        }
+    }
+
+    pub(super) fn draw(&self, out: &mut String, top: f64, bottom: f64) {
         for (x0, x1, name) in &self.phases {
             out.push_str(&format!(
                 "<rect class=\"band-{name}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n",
@@ -244,6 +268,20 @@ impl Overlay {
                 coord(top),
                 coord(x1 - x0),
                 coord(bottom - top)
+            ));
+        }
+        // Lightly over the plot, to line up with the lines, and in full in a ribbon above it.
+        for (span, title) in &self.alerts {
+            out.push_str(&format!(
+                "<g><title>{title}</title><rect class=\"{class} wash\" x=\"{x}\" y=\"{top}\" width=\"{width}\" height=\"{height}\"/>\
+                 <rect class=\"{class}\" x=\"{x}\" y=\"{ribbon}\" width=\"{width}\" height=\"4\"/></g>\n",
+                title = esc(title),
+                class = span.class,
+                x = coord(span.x0),
+                top = coord(top),
+                width = coord(span.x1 - span.x0),
+                height = coord(bottom - top),
+                ribbon = coord(top - 5.0),
             ));
         }
         for x in &self.steps {
@@ -271,7 +309,7 @@ fn ran(steps: &[StepRecord]) -> impl Iterator<Item = &StepRecord> {
     steps.iter().filter(|s| s.status != StepStatus::Skipped)
 }
 
-fn svg_open(out: &mut String, height: f64, label: &str) {
+pub(super) fn svg_open(out: &mut String, height: f64, label: &str) {
     out.push_str(&format!(
         "<figure>\n<svg class=\"chart\" viewBox=\"0 0 {} {}\" \
          role=\"img\" aria-label=\"{}\">\n",
@@ -371,26 +409,28 @@ fn procedure_strip(out: &mut String, s: &Summary, x: &XAxis) {
     out.push_str("</svg>\n</figure>\n");
 }
 
-enum Scale {
-    Linear {
-        unit: &'static str,
-    },
+pub(super) enum Scale<'a> {
+    /// An empty unit: plain numbers.
+    Linear { unit: &'a str },
     /// Latency spans decades (a 2 s timeout next to 3 ms reads): a log scale keeps both visible.
-    Log {
-        unit: &'static str,
-    },
+    Log { unit: &'a str },
 }
 
-struct Series {
+pub(super) struct Series {
     label: String,
     color: &'static str,
     width: f64,
-    /// One value per bucket; `None` where there is nothing to measure.
-    points: Vec<Option<f64>>,
+    /// Values at their times on the run clock; `None` breaks the line (nothing to measure,
+    /// or a gap in the samples).
+    points: Vec<(Micros, Option<f64>)>,
 }
 
 impl Series {
-    fn new(label: &str, color: &'static str, points: Vec<Option<f64>>) -> Series {
+    pub(super) fn new(
+        label: &str,
+        color: &'static str,
+        points: Vec<(Micros, Option<f64>)>,
+    ) -> Series {
         Series {
             label: label.to_string(),
             color,
@@ -399,8 +439,27 @@ impl Series {
         }
     }
 
-    fn thin(self) -> Series {
+    pub(super) fn thin(self) -> Series {
         Series { width: 1.5, ..self }
+    }
+}
+
+/// How ticks `step` apart up to `largest` are written: past four digits (a dashboard's bytes)
+/// in thousands (k), millions (M) and so on, so that they fit left of the plot.
+fn tick_label(step: f64, largest: f64) -> impl Fn(f64) -> String {
+    let (scale, suffix) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+        .into_iter()
+        .find(|(scale, _)| largest >= 1e4 && largest >= *scale)
+        .unwrap_or((1.0, ""));
+    let decimals = decimals_for(step / scale);
+    move |v| {
+        // A sum of steps misses zero by a rounding error, which would read `-0.0`.
+        let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
+        if v == 0.0 && !suffix.is_empty() {
+            "0".to_string()
+        } else {
+            format!("{:.decimals$}{suffix}", v / scale)
+        }
     }
 }
 
@@ -416,20 +475,21 @@ impl YAxis {
     fn new(scale: &Scale, values: impl Iterator<Item = f64>) -> Option<YAxis> {
         match scale {
             Scale::Linear { .. } => {
+                // From 0, or below it for a series that goes negative (a dashboard's deriv()).
+                let (min, max) =
+                    values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
                 // A flat zero line still gets a readable axis, from 0 to 1.
-                let max = Some(values.fold(0.0f64, f64::max))
-                    .filter(|max| *max > 0.0)
-                    .unwrap_or(1.0);
-                let step = nice_step(max / 4.0);
-                let hi = (max / step).ceil() * step;
-                let decimals = decimals_for(step);
+                let max = if max > min { max } else { min + 1.0 };
+                let step = nice_step((max - min) / 4.0);
+                let (lo, hi) = ((min / step).floor() * step, (max / step).ceil() * step);
+                let label = tick_label(step, lo.abs().max(hi));
                 let ticks = (0..)
-                    .map(|k| k as f64 * step)
+                    .map(|k| lo + k as f64 * step)
                     .take_while(|v| *v <= hi + step * 1e-9)
-                    .map(|v| (v, format!("{v:.decimals$}")))
+                    .map(|v| (v, label(v)))
                     .collect();
                 Some(YAxis {
-                    lo: 0.0,
+                    lo,
                     hi,
                     log: false,
                     ticks,
@@ -484,16 +544,18 @@ impl YAxis {
 }
 
 /// One chart: title and legend, y ticks, phase bands and step marks, then the lines.
-fn panel(
+/// `left_out` ends the legend, without a line: what was not drawn.
+pub(super) fn panel(
     out: &mut String,
     x: &XAxis,
     overlay: &Overlay,
-    timeline: &Timeline,
     title: &str,
     scale: Scale,
     series: &[Series],
+    left_out: Option<String>,
 ) {
     let title = match scale {
+        Scale::Linear { unit: "" } => title.to_string(),
         Scale::Linear { unit } => format!("{title} ({unit})"),
         Scale::Log { unit } => format!("{title} ({unit}, log scale)"),
     };
@@ -503,15 +565,7 @@ fn panel(
     let (mut lx, mut row) = (LEFT + title_width, 0usize);
     let mut entries: Vec<(String, &str)> =
         series.iter().map(|s| (s.label.clone(), s.color)).collect();
-    if timeline.hidden_backends > 0 {
-        entries.push((
-            format!(
-                "{} not drawn",
-                plural(timeline.hidden_backends, "more backend", "more backends")
-            ),
-            "",
-        ));
-    }
+    entries.extend(left_out.map(|note| (note, "")));
     for (label, color) in entries {
         let width = 26.0 + label.chars().count() as f64 * CHAR_WIDTH + 14.0;
         if lx + width > WIDTH - RIGHT && lx > LEFT {
@@ -551,7 +605,7 @@ fn panel(
 
     let values = series
         .iter()
-        .flat_map(|s| s.points.iter().flatten().copied());
+        .flat_map(|s| s.points.iter().filter_map(|(_, v)| *v));
     // Only a log scale can lack data: latency without a single successful operation.
     let Some(y) = YAxis::new(&scale, values) else {
         out.push_str(&format!(
@@ -576,13 +630,8 @@ fn panel(
     }
     x_axis(out, x, top, bottom);
 
-    let mid: Vec<f64> = timeline
-        .buckets
-        .iter()
-        .map(|b| x.at(b.start + (b.end - b.start) / 2))
-        .collect();
     for s in series {
-        line(out, s, &mid, |v| y.at(v, top, bottom));
+        line(out, s, x, |v| y.at(v, top, bottom));
     }
     out.push_str("</svg>\n</figure>\n");
 }
@@ -609,13 +658,13 @@ fn x_axis(out: &mut String, x: &XAxis, top: f64, bottom: f64) {
 }
 
 /// A series as polylines broken where it has no value; a lone point becomes a dot.
-fn line(out: &mut String, s: &Series, xs: &[f64], y: impl Fn(f64) -> f64) {
+fn line(out: &mut String, s: &Series, x: &XAxis, y: impl Fn(f64) -> f64) {
     let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-    for (x, v) in xs.iter().zip(&s.points) {
+    for (t, v) in &s.points {
         match v {
             Some(v) => {
                 if let Some(run) = runs.last_mut() {
-                    run.push((*x, y(*v)));
+                    run.push((x.at(*t), y(*v)));
                 }
             }
             None => runs.push(Vec::new()),
@@ -688,5 +737,26 @@ mod tests {
             ["0.1", "1", "10", "100", "1000", "10000"]
         );
         assert!(ticks(Scale::Log { unit: "ms" }, &[]).is_empty());
+        // A dashboard's series may go below zero, or count bytes.
+        assert_eq!(
+            ticks(Scale::Linear { unit: "" }, &[-3.0, 12.0]),
+            ["-5", "0", "5", "10", "15"]
+        );
+        assert_eq!(
+            ticks(Scale::Linear { unit: "" }, &[-0.25, 0.0]),
+            ["-0.3", "-0.2", "-0.1", "0.0"]
+        );
+        assert_eq!(
+            ticks(Scale::Linear { unit: "bytes" }, &[0.0, 2.6e9]),
+            ["0", "1G", "2G", "3G"]
+        );
+        assert_eq!(
+            ticks(Scale::Linear { unit: "req/s" }, &[0.0, 12_000.0]),
+            ["0", "5k", "10k", "15k"]
+        );
+        assert_eq!(
+            ticks(Scale::Linear { unit: "bytes" }, &[0.0, 1.2e6]),
+            ["0", "0.5M", "1.0M", "1.5M"]
+        );
     }
 }

@@ -1,28 +1,36 @@
 //! report.html: the run on one page, for a browser, a ticket attachment or paper.
 //!
 //! Layout: charts over the run clock first (throughput, error rate and latency, with the
-//! phases shaded and the steps marked), then the verdict and its reasons, service levels,
-//! data, reads, checks, load, versions and the step transcripts.
+//! phases shaded, the steps marked and the alerts as bands), then the verdict and its reasons,
+//! service levels, data, reads, checks, alerts, the dashboards (charted over the same clock),
+//! load, versions and the step transcripts.
 //!
 //! The page is self-contained: CSS and SVG inline, no script, no font or image fetched, so it
 //! reads the same offline years later. Every string that comes from the run is escaped.
 
+use firedrill_judge::timeline::Timeline;
 use firedrill_types::history::Op;
+use firedrill_types::monitoring::PanelSeries;
 use firedrill_types::summary::{StepStatus, Summary, Verdict};
 
 use crate::html_escape as esc;
 use crate::view::{self, Align, Cell, Table};
 
+mod alerts;
 mod chart;
+mod dashboards;
+mod labels;
 
 use chart::charts;
 
-pub fn render(summary: &Summary, ops: &[Op]) -> String {
+/// `panels`: the series of `summary.monitoring`'s panels, in their order.
+pub fn render(summary: &Summary, ops: &[Op], panels: &[PanelSeries]) -> String {
     let mut out = String::new();
     let h = view::header(summary);
     head(&mut out, &h);
     header(&mut out, &h);
-    charts(&mut out, summary, ops);
+    let timeline = Timeline::new(ops);
+    charts(&mut out, summary, ops.len(), timeline.as_ref());
     verdict(&mut out, &h);
     service_levels(&mut out, &view::service_levels(&summary.phases));
     history_check(&mut out, "data", "Data", &view::data(&summary.data));
@@ -37,12 +45,18 @@ pub fn render(summary: &Summary, ops: &[Op]) -> String {
         Some(view::checks(&summary.checks)),
         view::alerts(summary.monitoring.as_ref()),
         view::recoveries(&summary.recoveries),
-        view::panels(summary.monitoring.as_ref()),
-        Some(view::load(&summary.load)),
-        Some(view::versions(&summary.nodes)),
     ];
     for section in sections.iter().flatten() {
         table_section(&mut out, section);
+    }
+    // The panels' table, then their charts.
+    if let Some(section) = view::panels(summary.monitoring.as_ref()) {
+        table_section_body(&mut out, &section);
+        dashboards::charts(&mut out, summary, panels, timeline.as_ref());
+        out.push_str("</section>\n");
+    }
+    for section in [view::load(&summary.load), view::versions(&summary.nodes)] {
+        table_section(&mut out, &section);
     }
     procedure(&mut out, &view::steps(&summary.steps));
     out.push_str(&format!(
@@ -112,6 +126,8 @@ svg.chart .step-mark { stroke: #9aa3ab; stroke-width: 1; stroke-opacity: .55; }
 svg.chart .step-passed { fill: #3d6fa8; } svg.chart .step-failed { fill: var(--bad); }
 svg.chart .step-passed, svg.chart .step-failed { stroke: #fff; stroke-width: .75; }
 svg.chart .leader { stroke: #9aa3ab; stroke-width: 1; }
+svg.chart .alert-pending { fill: #f7c46c; } svg.chart .alert-firing { fill: #e8590c; }
+svg.chart .wash { fill-opacity: .12; }
 svg.chart polyline { fill: none; stroke-linejoin: round; stroke-linecap: round; }
 @media print {
   body { max-width: none; padding: 0; font-size: 12px; }
@@ -194,6 +210,12 @@ fn result(pass: Option<bool>, word: &str) -> String {
 }
 
 fn table_section(out: &mut String, s: &view::TableSection) {
+    table_section_body(out, s);
+    out.push_str("</section>\n");
+}
+
+/// A table section but for its end, for what comes after the table.
+fn table_section_body(out: &mut String, s: &view::TableSection) {
     out.push_str(&format!(
         "<section id=\"{}\">\n<h2>{}</h2>\n",
         s.id, s.title
@@ -206,7 +228,6 @@ fn table_section(out: &mut String, s: &view::TableSection) {
     if let Some(note) = s.note {
         out.push_str(&format!("<p class=\"note\">{note}</p>\n"));
     }
-    out.push_str("</section>\n");
 }
 
 /// A table; every cell is escaped.
@@ -442,11 +463,15 @@ fn output_block(out: &mut String, s: &view::Stream) {
 
 #[cfg(test)]
 mod tests {
-    use super::chart::BACKEND_COLORS;
+    use super::chart::{XAxis, BACKEND_COLORS, LEFT, RIGHT, WIDTH};
     use super::*;
     use crate::{fixtures, FOLD_LINES};
-    use firedrill_judge::timeline::*;
     use firedrill_types::history::{Micros, OpKind, Outcome};
+    use firedrill_types::monitoring::AlertEpisode;
+
+    fn seconds(s: f64) -> Micros {
+        (s * 1e6).round() as Micros
+    }
     use std::sync::Arc;
 
     fn op(t_call: Micros, latency: Micros, outcome: Outcome, backend: Option<&str>) -> Op {
@@ -477,17 +502,60 @@ mod tests {
         &page[start..end]
     }
 
+    /// The `(x, width)` of each `<rect>` of exactly `class` in `svg`.
+    fn rects(svg: &str, class: &str) -> Vec<(f64, f64)> {
+        svg.split(&format!("<rect class=\"{class}\""))
+            .skip(1)
+            .map(|rect| (attribute(rect, "x"), attribute(rect, "width")))
+            .collect()
+    }
+
+    /// The first value of `name` in `tag`, as a number.
+    fn attribute(tag: &str, name: &str) -> f64 {
+        tag.split(&format!(" {name}=\""))
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {tag}"))
+    }
+
+    /// The points of each polyline drawn in `color` in `svg`.
+    fn polylines(svg: &str, color: &str) -> Vec<Vec<(f64, f64)>> {
+        svg.split(&format!("<polyline stroke=\"{color}\""))
+            .skip(1)
+            .map(|line| {
+                let points = line.split("points=\"").nth(1).expect("points");
+                points[..points.find('"').expect("end of points")]
+                    .split(' ')
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').expect("x,y");
+                        (x.parse().expect("x"), y.parse().expect("y"))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Within the rounding of the SVG's coordinates to a tenth.
+    fn near(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 0.11
+    }
+
+    fn history_axis() -> XAxis {
+        XAxis::spanning(&Timeline::new(&fixtures::history()).expect("a timeline"))
+    }
+
     #[test]
     fn failing_report() {
         insta::assert_snapshot!(
             "failing",
-            render(&fixtures::failing(), &fixtures::history())
+            render(&fixtures::failing(), &fixtures::history(), &[])
         );
     }
 
     #[test]
     fn backup_and_rollout_sections() {
-        let page = render(&fixtures::procedures(), &[]);
+        let page = render(&fixtures::procedures(), &[], &[]);
         let from = page
             .find("<section id=\"backup\">")
             .expect("a backup section");
@@ -500,7 +568,7 @@ mod tests {
     #[test]
     fn failing_report_shows_the_verdict_and_every_reason_in_order() {
         let summary = fixtures::failing();
-        let page = render(&summary, &fixtures::history());
+        let page = render(&summary, &fixtures::history(), &[]);
         assert!(page.contains("<title>rolling-upgrade: FAIL · firedrill</title>"));
         let banner = page
             .split("<section class=\"verdict fail\" id=\"verdict\">")
@@ -526,7 +594,7 @@ mod tests {
 
     #[test]
     fn passing_report_has_no_reasons() {
-        let page = render(&fixtures::passing(), &fixtures::history());
+        let page = render(&fixtures::passing(), &fixtures::history(), &[]);
         assert!(page.contains("<section class=\"verdict pass\" id=\"verdict\">"));
         assert!(page.contains(
             "All 4 steps passed, all 9 SLOs met, no lost writes, reads consistent, 1 check passed."
@@ -542,7 +610,7 @@ mod tests {
             "<script src=\"https://evil.example/x.js\"></script>\n<img src=x onerror=alert(1)> & 'q'\n"
                 .to_string();
         summary.steps[1].name = "read </title><script>alert(1)</script>".to_string();
-        let page = render(&summary, &fixtures::history());
+        let page = render(&summary, &fixtures::history(), &[]);
         assert!(page.contains(
             "&lt;script src=&quot;https://evil.example/x.js&quot;&gt;&lt;/script&gt;\n\
              &lt;img src=x onerror=alert(1)&gt; &amp; &#39;q&#39;"
@@ -560,7 +628,7 @@ mod tests {
         let mut summary = fixtures::passing();
         let exactly: String = (1..=FOLD_LINES).map(|i| format!("line {i}\n")).collect();
         summary.steps[0].output.stdout = exactly;
-        let page = render(&summary, &[]);
+        let page = render(&summary, &[], &[]);
         assert_eq!(page.matches("<details>").count(), 1, "only step 3 is long");
         let folded = page
             .split("<details><summary>Expected output (exit code 0): 24 lines</summary>\n<pre>")
@@ -580,7 +648,7 @@ mod tests {
         summary.steps[0].output.stdout = "see https://example.org/runbook".to_string();
         summary.steps[1].transcript = "https://example.org/transcript.txt".to_string();
         summary.steps[2].transcript = "/etc/passwd".to_string();
-        let page = render(&summary, &fixtures::history());
+        let page = render(&summary, &fixtures::history(), &[]);
         // A URL may appear as text (a step's output or action), never inside a tag.
         let mut from = 0;
         while let Some(at) = page[from..].find("://").map(|i| i + from) {
@@ -616,7 +684,7 @@ mod tests {
     #[test]
     fn phases_and_steps_are_marked_on_the_clock() {
         let summary = fixtures::failing();
-        let page = render(&summary, &fixtures::history());
+        let page = render(&summary, &fixtures::history(), &[]);
         let strip = svg(&page, "phases and steps on the run clock");
         for phase in ["steady", "procedure", "recovery"] {
             assert!(
@@ -656,7 +724,7 @@ mod tests {
 
     #[test]
     fn empty_history_says_so_instead_of_a_chart() {
-        let page = render(&fixtures::passing(), &[]);
+        let page = render(&fixtures::passing(), &[], &[]);
         assert!(page.contains("No operations recorded"));
         assert!(!page.contains("<svg"));
         assert!(
@@ -667,7 +735,7 @@ mod tests {
 
     #[test]
     fn per_backend_lines_appear_when_backends_are_set() {
-        let plain = render(&fixtures::passing(), &fixtures::history());
+        let plain = render(&fixtures::passing(), &fixtures::history(), &[]);
         assert!(
             !plain.contains(BACKEND_COLORS[0]),
             "no backend, no backend line"
@@ -679,7 +747,7 @@ mod tests {
             let canary = i % 2 == 0 && i < 20;
             op.backend = Some(if canary { "canary" } else { "stable" }.into());
         }
-        let page = render(&fixtures::passing(), &ops);
+        let page = render(&fixtures::passing(), &ops, &[]);
         let errors = svg(&page, "Error rate (%)");
         let latency = svg(&page, "Latency (ms, log scale)");
         // The busiest backend gets the first colour.
@@ -714,7 +782,7 @@ mod tests {
             ["b9", "b8", "b7", "b6", "b5", "b4", "b3", "b2"]
         );
         assert_eq!(timeline.hidden_backends, 2);
-        let page = render(&fixtures::passing(), &ops);
+        let page = render(&fixtures::passing(), &ops, &[]);
         assert!(page.contains(">2 more backends not drawn<"), "{page}");
     }
 
@@ -724,9 +792,260 @@ mod tests {
             op(0, 1_000, Outcome::Fail, None),
             op(1_500_000, 1_000, Outcome::Unknown, None),
         ];
-        let page = render(&fixtures::failing(), &ops);
+        let page = render(&fixtures::failing(), &ops, &[]);
         let latency = svg(&page, "Latency (ms, log scale)");
         assert!(latency.contains("no successful operation"));
         assert!(!latency.contains("<polyline"));
+    }
+
+    #[test]
+    fn dashboards() {
+        let page = render(
+            &fixtures::monitored(),
+            &fixtures::history(),
+            &fixtures::panel_series(),
+        );
+        let from = page.find("<section id=\"panels\">").expect("dashboards");
+        let to = page.find("<section id=\"load\">").expect("load");
+        insta::assert_snapshot!("dashboards", &page[from..to]);
+    }
+
+    #[test]
+    fn dashboards_draw_each_sample_at_its_time_over_the_timeline_axis() {
+        let page = render(
+            &fixtures::monitored(),
+            &fixtures::history(),
+            &fixtures::panel_series(),
+        );
+        let x = history_axis();
+        let chart = svg(&page, "Requests per member (req/s)");
+        assert_eq!(
+            chart.matches("<polyline").count(),
+            4,
+            "kv2's gap breaks its line"
+        );
+        let [kv1, kv2, kv3] = [0, 1, 2].map(|i| polylines(chart, BACKEND_COLORS[i]));
+        // Samples every second from 7 s to 20 s; the axis runs from the first operation (8 s)
+        // to the last (19.505 s): 8 s to 19 s, and the line cut where it leaves the axis.
+        for line in [&kv1, &kv3] {
+            assert_eq!(line.len(), 1);
+            assert_eq!(line[0].len(), 13);
+            assert!(near(line[0][0].0, LEFT), "{:?}", line[0][0]);
+            assert!(near(line[0][2].0, x.at(10_000_000)), "{:?}", line[0][2]);
+            assert!(near(line[0][12].0, WIDTH - RIGHT), "{:?}", line[0][12]);
+        }
+        // kv2 answered nothing from 12 s to 14 s: 8–11 s, then 15–19 s and the edge.
+        assert_eq!(kv2.iter().map(Vec::len).collect::<Vec<_>>(), [4, 6]);
+        assert!(near(kv2[1][0].0, x.at(15_000_000)));
+        for instance in ["kv1", "kv2", "kv3"] {
+            assert!(chart.contains(&format!(">instance=&quot;{instance}:2379&quot;</text>")));
+        }
+        assert!(
+            !chart.contains(BACKEND_COLORS[3]),
+            "three lines, three colours"
+        );
+        // The timeline's phases and steps, and the alerts washed in.
+        assert!(chart.contains("class=\"band-procedure\""));
+        assert_eq!(chart.matches("class=\"step-mark\"").count(), 4);
+        assert_eq!(chart.matches("class=\"alert-pending wash\"").count(), 2);
+        assert_eq!(chart.matches("class=\"alert-firing wash\"").count(), 2);
+
+        // One series: named by all its labels but the metric's name; no unit, plain numbers.
+        let leaders = svg(&page, "Leader changes");
+        assert!(leaders.contains(">instance=&quot;kv1:2379&quot;, job=&quot;kv&quot;</text>"));
+        assert!(!leaders.contains("kv_server_leader_changes_seen_total"));
+        let line = polylines(leaders, BACKEND_COLORS[0]);
+        // 9 s to 19 s every 2 s, and where it crosses into the axis at 8 s.
+        assert_eq!(line.iter().map(Vec::len).collect::<Vec<_>>(), [7]);
+        assert!(near(line[0][1].0, x.at(9_000_000)));
+        assert!(leaders.contains(">2.0</text>") && !leaders.contains("req/s"));
+    }
+
+    #[test]
+    fn a_panel_that_failed_or_matched_nothing_says_so_instead_of_a_chart() {
+        let page = render(
+            &fixtures::monitored(),
+            &fixtures::history(),
+            &fixtures::panel_series(),
+        );
+        assert!(page.contains(
+            "<p class=\"muted\"><strong>Commit latency p99</strong>: not fetched: bad_data: \
+             invalid parameter &quot;query&quot;: 1:63: parse error: unclosed left parenthesis</p>"
+        ));
+        assert!(page.contains(
+            "<p class=\"muted\"><strong>Snapshots taken</strong>: the query returned no series \
+             over the run.</p>"
+        ));
+        for title in ["Commit latency p99", "Snapshots taken"] {
+            assert!(!page.contains(&format!("aria-label=\"{title}")), "{title}");
+        }
+        // Without the series (a report re-rendered from summary.json alone): no chart either.
+        let page = render(&fixtures::monitored(), &fixtures::history(), &[]);
+        assert!(!page.contains("aria-label=\"Requests per member"));
+        assert!(page.contains("<strong>Requests per member</strong>: no samples to draw."));
+    }
+
+    #[test]
+    fn at_most_eight_lines_per_dashboard() {
+        let mut panels = fixtures::panel_series();
+        let line = panels[0].lines[0].clone();
+        panels[0].lines = (1..=10)
+            .map(|i| {
+                let mut line = line.clone();
+                line.labels.insert("instance".into(), format!("kv{i}:2379"));
+                line
+            })
+            .collect();
+        let page = render(&fixtures::monitored(), &fixtures::history(), &panels);
+        let chart = svg(&page, "Requests per member (req/s)");
+        assert_eq!(chart.matches("<polyline").count(), 8);
+        for color in BACKEND_COLORS {
+            assert_eq!(polylines(chart, color).len(), 1, "{color}");
+        }
+        assert!(chart.contains(">instance=&quot;kv8:2379&quot;<"));
+        assert!(!chart.contains("kv9:2379"));
+        assert!(chart.contains(">2 more series not drawn</text>"));
+    }
+
+    #[test]
+    fn dashboard_and_alert_labels_are_escaped() {
+        let mut summary = fixtures::monitored();
+        let m = summary.monitoring.as_mut().expect("monitoring");
+        m.episodes[1]
+            .labels
+            .insert("summary".into(), "<b>kv3</b> & 'down'".into());
+        let mut panels = fixtures::panel_series();
+        panels[0].lines[0]
+            .labels
+            .insert("path".into(), "</text><script>x</script>".into());
+        let page = render(&summary, &fixtures::history(), &panels);
+        let chart = svg(&page, "Requests per member (req/s)");
+        assert!(chart.contains(
+            ">instance=&quot;kv1:2379&quot;, path=&quot;&lt;/text&gt;&lt;script&gt;x&lt;/script&gt;&quot;</text>"
+        ));
+        let strip = svg(&page, "alerts on the run clock");
+        assert!(strip.contains("summary=&quot;&lt;b&gt;kv3&lt;/b&gt; &amp; &#39;down&#39;&quot;"));
+        assert!(!page.contains("<script") && !page.contains("<b>"));
+    }
+
+    #[test]
+    fn alert_bands_sit_on_the_run_clock() {
+        let page = render(
+            &fixtures::monitored(),
+            &fixtures::history(),
+            &fixtures::panel_series(),
+        );
+        let x = history_axis();
+        let strip = svg(&page, "alerts on the run clock");
+        // Under the procedure strip, above the first chart.
+        let at = |label: &str| page.find(&format!("aria-label=\"{label}\"")).expect(label);
+        assert!(at("phases and steps on the run clock") < at("alerts on the run clock"));
+        assert!(at("alerts on the run clock") < at("Throughput (ops/s)"));
+        let episode = |instance: &str| {
+            let from = strip
+                .find(&format!(
+                    "<title>KvMemberDown {{instance=&quot;{instance}&quot;"
+                ))
+                .unwrap_or_else(|| panic!("no episode on {instance}"));
+            &strip[from..from + strip[from..].find("</g>").expect("end of the episode")]
+        };
+        let span =
+            |from: f64, to: f64| (x.at(seconds(from)), x.at(seconds(to)) - x.at(seconds(from)));
+        let same = |drawn: &[(f64, f64)], expected: (f64, f64)| {
+            assert_eq!(drawn.len(), 1, "{drawn:?}");
+            assert!(
+                near(drawn[0].0, expected.0) && near(drawn[0].1, expected.1),
+                "{drawn:?} is not {expected:?}"
+            );
+        };
+        // kv2: pending from 10.5 s, firing from 11.5 s, resolved at 15 s.
+        let kv2 = episode("kv2:2379");
+        same(&rects(kv2, "alert-pending"), span(10.5, 11.5));
+        same(&rects(kv2, "alert-firing"), span(11.5, 15.0));
+        assert!(kv2.contains("resolved at 15.000 s"));
+        // kv3 was still firing when the run stopped watching: to the end of the axis.
+        let kv3 = episode("kv3:2379");
+        same(&rects(kv3, "alert-pending"), span(16.0, 17.0));
+        let from = x.at(seconds(17.0));
+        same(&rects(kv3, "alert-firing"), (from, WIDTH - RIGHT - from));
+        assert!(kv3.contains("still active when the run stopped watching"));
+        // One row each, named by the label that tells them apart (not by `severity`, which
+        // they share); the legend names the states.
+        for label in [
+            ">KvMemberDown instance=&quot;kv2:2379&quot;</text>",
+            ">KvMemberDown instance=&quot;kv3:2379&quot;</text>",
+            ">pending</text>",
+            ">firing</text>",
+        ] {
+            assert!(strip.contains(label), "{label}");
+        }
+    }
+
+    #[test]
+    fn the_alert_strip_stops_at_twelve_rows() {
+        let mut summary = fixtures::monitored();
+        let m = summary.monitoring.as_mut().expect("monitoring");
+        let episode = m.episodes[0].clone();
+        m.episodes = (1..=14)
+            .map(|i| AlertEpisode {
+                alert: format!("KvAlert{i:02}"),
+                ..episode.clone()
+            })
+            .collect();
+        let page = render(&summary, &fixtures::history(), &fixtures::panel_series());
+        let strip = svg(&page, "alerts on the run clock");
+        assert_eq!(strip.matches("<a href=\"#alerts\">").count(), 12);
+        assert!(strip.contains(">KvAlert12</text>") && !strip.contains("KvAlert13"));
+        assert!(strip.contains(">2 more alerts not drawn: see Alerts</text>"));
+        // Every episode is still washed into the dashboards.
+        let chart = page.split("id=\"panels\"").nth(1).expect("dashboards");
+        assert!(chart.contains("KvAlert14"));
+    }
+
+    #[test]
+    fn a_run_without_monitoring_or_alerts_has_no_alert_strip() {
+        for summary in [fixtures::passing(), {
+            let mut quiet = fixtures::monitored();
+            quiet
+                .monitoring
+                .as_mut()
+                .expect("monitoring")
+                .episodes
+                .clear();
+            quiet
+        }] {
+            let page = render(&summary, &fixtures::history(), &fixtures::panel_series());
+            assert!(!page.contains("alerts on the run clock"));
+            assert!(!page.contains("class=\"alert-"), "no band anywhere");
+        }
+        // Without monitoring there is no panel either, whatever series are passed.
+        let page = render(
+            &fixtures::passing(),
+            &fixtures::history(),
+            &fixtures::panel_series(),
+        );
+        assert!(!page.contains("id=\"panels\"") && !page.contains("Requests per member"));
+    }
+
+    #[test]
+    fn dashboards_without_operations_draw_over_their_own_span() {
+        let page = render(&fixtures::monitored(), &[], &fixtures::panel_series());
+        assert!(page.contains("No operations recorded"));
+        assert!(page.contains("over the panels' own span"));
+        assert!(
+            page.find("<svg").expect("a chart") > page.find("id=\"panels\"").expect("dashboards"),
+            "no chart in the Timeline"
+        );
+        // The panels' samples run from 7 s to 20 s.
+        let x = XAxis::new(seconds(7.0), seconds(20.0));
+        let requests = polylines(svg(&page, "Requests per member (req/s)"), BACKEND_COLORS[0]);
+        assert_eq!(requests[0].len(), 14);
+        assert!(near(requests[0][0].0, LEFT) && near(requests[0][13].0, WIDTH - RIGHT));
+        let leaders = svg(&page, "Leader changes");
+        assert!(near(
+            polylines(leaders, BACKEND_COLORS[0])[0][6].0,
+            x.at(seconds(19.0))
+        ));
+        assert!(leaders.contains("class=\"alert-firing wash\""));
     }
 }

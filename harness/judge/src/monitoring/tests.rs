@@ -361,7 +361,10 @@ fn a_query_slo_holds_on_every_sample_of_its_phase_and_no_sample_is_no_pass() {
         ]
     );
     let settled = recovery[0].detail.as_deref().unwrap();
-    assert!(settled.contains("at most 0 from 2s into the phase"), "{settled}");
+    assert!(
+        settled.contains("at most 0 from 2s into the phase"),
+        "{settled}"
+    );
     assert!(recovery[1]
         .detail
         .as_deref()

@@ -63,21 +63,8 @@ pub fn history_gate(
     let in_window = || ops.iter().filter(|op| window.contains(op));
     let canary: Vec<&Op> = in_window().filter(|op| who.is_canary(op)).collect();
     let baseline: Vec<&Op> = in_window().filter(|op| who.is_baseline(op)).collect();
-    let mut e = GateEvaluation {
-        at: window.end,
-        window_start: window.start,
-        gate: gate.name.clone(),
-        metric: String::new(),
-        canary: None,
-        baseline: None,
-        limit: None,
-        // A metric gate's: judged by `metric_gate`, it has no data here.
-        unit: Unit::Value,
-        samples: 0,
-        baseline_samples: 0,
-        outcome: GateOutcome::NoData,
-        detail: String::new(),
-    };
+    // A metric or promql gate's unit: judged elsewhere, it has no data here.
+    let mut e = unjudged(gate, String::new(), window);
     match &gate.kind {
         GateKind::ErrorRate {
             max,
@@ -174,6 +161,24 @@ pub fn history_gate(
     e
 }
 
+/// An evaluation of `gate` over `window` before anything is known: no data, no value.
+fn unjudged(gate: &Gate, metric: String, window: Window) -> GateEvaluation {
+    GateEvaluation {
+        at: window.end,
+        window_start: window.start,
+        gate: gate.name.clone(),
+        metric,
+        canary: None,
+        baseline: None,
+        limit: None,
+        unit: Unit::Value,
+        samples: 0,
+        baseline_samples: 0,
+        outcome: GateOutcome::NoData,
+        detail: String::new(),
+    }
+}
+
 /// Judges a promql gate on Prometheus's answer at the end of `window`: the value of each
 /// series. No answer, or an empty one, is "no data" (Argo Rollouts' inconclusive).
 pub fn promql_gate(
@@ -184,18 +189,8 @@ pub fn promql_gate(
     window: Window,
 ) -> GateEvaluation {
     let mut e = GateEvaluation {
-        at: window.end,
-        window_start: window.start,
-        gate: gate.name.clone(),
-        metric: query.to_string(),
-        canary: None,
-        baseline: None,
         limit: Some(bound.limit()),
-        unit: Unit::Value,
-        samples: 0,
-        baseline_samples: 0,
-        outcome: GateOutcome::NoData,
-        detail: String::new(),
+        ..unjudged(gate, query.to_string(), window)
     };
     let values = match answer {
         Ok(v) => v,
@@ -234,18 +229,8 @@ pub fn metric_gate(
     window: Window,
 ) -> GateEvaluation {
     let mut e = GateEvaluation {
-        at: window.end,
-        window_start: window.start,
-        gate: gate.name.clone(),
-        metric: m.metric.clone(),
-        canary: None,
         baseline: first,
-        limit: None,
-        unit: Unit::Value,
-        samples: 0,
-        baseline_samples: 0,
-        outcome: GateOutcome::NoData,
-        detail: String::new(),
+        ..unjudged(gate, m.metric.clone(), window)
     };
     let now = match now {
         Ok(v) => v,

@@ -217,16 +217,7 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
                     "{what}: the phase has another SLO of that name"
                 )));
             }
-            if let Err(e) = promql::check(&slo.query.value) {
-                problems.push(Diagnostic::at_location(
-                    i.file,
-                    &slo.query.referenced,
-                    format!(
-                        "{what}: the query `{}` does not parse: {e}",
-                        slo.query.value
-                    ),
-                ));
-            }
+            problems.extend(unparsable(i.file, &what, &slo.query));
             match Bound::from_spec(slo.max, slo.min) {
                 Ok(bound) => slos.push(PromqlSlo {
                     phase,
@@ -248,16 +239,8 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
 
     let mut dashboards: Vec<Panel> = Vec::new();
     for d in &spec.dashboards {
-        if let Err(e) = promql::check(&d.query.value) {
-            problems.push(Diagnostic::at_location(
-                i.file,
-                &d.query.referenced,
-                format!(
-                    "dashboards `{}`: the query `{}` does not parse: {e}",
-                    d.title, d.query.value
-                ),
-            ));
-        }
+        let what = format!("dashboards `{}`", d.title);
+        problems.extend(unparsable(i.file, &what, &d.query));
         let mut file = format!("metrics/{}.json", slug(&d.title));
         if dashboards.iter().any(|p| p.file == file) {
             file = format!("metrics/{}-{}.json", slug(&d.title), dashboards.len() + 1);
@@ -282,6 +265,16 @@ pub(crate) fn plan(i: Inputs, problems: &mut Vec<Diagnostic>) -> Option<Monitori
         slos,
         named,
     })
+}
+
+/// A problem at `query`'s line when it is not PromQL, in Prometheus's grammar.
+fn unparsable(file: &Path, what: &str, query: &Spanned<String>) -> Option<Diagnostic> {
+    let e = promql::check(&query.value).err()?;
+    Some(Diagnostic::at_location(
+        file,
+        &query.referenced,
+        format!("{what}: the query `{}` does not parse: {e}", query.value),
+    ))
 }
 
 /// The one step named `name`.

@@ -77,8 +77,20 @@ fn the_alert_response_runbook_pages_resolves_and_stays_quiet() {
         .iter()
         .filter(|x| x.alert == "etcdNoLeader")
         .collect();
-    assert_eq!(no_leader.len(), 1, "{no_leader:?}");
-    assert!(no_leader[0].firing_at.is_some() && no_leader[0].resolved_at.is_some());
+    // It paged for the member cut off, once, and resolved. A follower may go pending for the
+    // second of the election right after the cut, and resolve without firing.
+    let (fired, brief): (Vec<_>, Vec<_>) = no_leader.iter().partition(|x| x.firing_at.is_some());
+    assert_eq!(fired.len(), 1, "{no_leader:?}");
+    assert_eq!(
+        fired[0].labels["instance"],
+        format!("{leader}:2379"),
+        "{fired:?}"
+    );
+    assert!(fired[0].resolved_at.is_some(), "{fired:?}");
+    assert!(
+        brief.iter().all(|x| x.resolved_at.is_some()),
+        "only the member cut off stays without a leader: {brief:?}"
+    );
 
     // The panels were archived, and show the member without a leader.
     assert_eq!(m.panels.len(), 3, "{:?}", m.panels);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use common::{check, drill, firedrill_pid, leftovers_of, reason, slo, step, SERIAL};
 use firedrill::summary::{StepStatus, Verdict};
-use firedrill_types::monitoring::AlertObservation;
+use firedrill_types::monitoring::{AlertEpisode, AlertObservation};
 
 #[test]
 fn the_alert_response_runbook_pages_resolves_and_stays_quiet() {
@@ -79,7 +79,8 @@ fn the_alert_response_runbook_pages_resolves_and_stays_quiet() {
         .collect();
     // It paged for the member cut off, once, and resolved. A follower may go pending for the
     // second of the election right after the cut, and resolve without firing.
-    let (fired, brief): (Vec<_>, Vec<_>) = no_leader.iter().partition(|x| x.firing_at.is_some());
+    let (fired, brief): (Vec<&AlertEpisode>, Vec<&AlertEpisode>) =
+        no_leader.iter().partition(|x| x.firing_at.is_some());
     assert_eq!(fired.len(), 1, "{no_leader:?}");
     assert_eq!(
         fired[0].labels["instance"],

@@ -180,7 +180,19 @@ fn blessing_an_unchanged_cluster_changes_only_the_numbers_of_the_results_region(
         std::os::unix::fs::symlink(repo.join(d), dir.path().join(d)).unwrap();
     }
     let copy = dir.path().join("scenarios/backup-restore.md");
-    std::fs::copy(repo.join("scenarios/backup-restore.md"), &copy).unwrap();
+    // The test is about the region's text, not the cluster's speed: the copy's latency
+    // limits are widened so that a stall of the shared machine cannot turn the verdict (CI
+    // once saw a recovery p99 of 507 ms against 500 ms). The limits stay rows of the table.
+    let page = std::fs::read_to_string(repo.join("scenarios/backup-restore.md")).unwrap();
+    let widened = page
+        .replace("max_p99: 500ms", "max_p99: 5s")
+        .replace("max_unavailable: 1s", "max_unavailable: 5s");
+    assert_eq!(
+        widened.matches("max_p99: 5s").count(),
+        2,
+        "the page's SLOs moved"
+    );
+    std::fs::write(&copy, widened).unwrap();
     let before = std::fs::read_to_string(&copy).unwrap();
     let (run, s, _out) = drill_with(copy.to_str().unwrap(), 6, &["--bless"]);
     let after = std::fs::read_to_string(&copy).unwrap();

@@ -214,6 +214,8 @@ async fn run_task(
         nested: Vec::new(),
         rollout: None,
         kill_switch: None,
+        effects: Vec::new(),
+        started: BTreeMap::new(),
         background: None,
         stop: Some(stop.clone()),
         prometheus: shared.prometheus.clone(),

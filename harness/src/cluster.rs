@@ -668,6 +668,43 @@ impl Cluster {
         text.lines().map(str::to_string).collect()
     }
 
+    /// The node's output since `since` (seconds since the epoch, as Docker takes it), each
+    /// line with the time Docker received it, in microseconds since the epoch. Output of
+    /// the node's earlier containers (before a `replace`) is not included.
+    pub async fn log_lines_since(
+        &self,
+        name: &str,
+        since: i32,
+    ) -> Result<Vec<(i64, String)>, ClusterError> {
+        let node = self.node(name)?;
+        let mut logs = self.docker.logs(
+            &node.container,
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                timestamps: true,
+                since,
+                ..Default::default()
+            }),
+        );
+        let mut text = String::new();
+        while let Some(chunk) = logs.next().await {
+            text.push_str(
+                &chunk
+                    .map_err(docker_err(format!("read the output of {name}")))?
+                    .to_string(),
+            );
+        }
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (stamp, line) = l.split_once(' ')?;
+                let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+                Some((at.timestamp_micros(), line.to_string()))
+            })
+            .collect())
+    }
+
     /// Whether the node passes its compose healthcheck now (no check: it passes).
     pub async fn health(&self, name: &str) -> Result<(), String> {
         let check = match self.service(name) {

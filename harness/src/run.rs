@@ -27,7 +27,9 @@ use firedrill_types::facts::{
 };
 use firedrill_types::history::{Micros, Op, OpKind, Outcome, Phase, TextPool};
 use firedrill_types::monitoring::MonitoringFacts;
-use firedrill_types::summary::{NodeRecord, RolloutResult, StepRecord, StepStatus, Timings};
+use firedrill_types::summary::{
+    EffectResult, NodeRecord, RolloutResult, StepRecord, StepStatus, Timings,
+};
 
 /// Lines of a failed node's log kept in the verdict.
 const LOG_TAIL_LINES: usize = 20;
@@ -205,6 +207,7 @@ pub async fn run(
         recoveries: recorded.recoveries,
         rollout: recorded.rollout,
         kill_switch: recorded.kill_switch,
+        effects: recorded.effects,
         nodes: recorded.nodes,
         read_back: recorded.read_back,
         converge: recorded.converge,
@@ -420,6 +423,8 @@ impl Drive<'_> {
             nested: Vec::new(),
             rollout: None,
             kill_switch: None,
+            effects: Vec::new(),
+            started: BTreeMap::new(),
             background: Some(background),
             stop: None,
             prometheus: monitor.as_ref().map(|m| m.prometheus.clone()),
@@ -507,6 +512,7 @@ impl Drive<'_> {
             recoveries: ctx.recoveries,
             rollout: ctx.rollout,
             kill_switch: ctx.kill_switch,
+            effects: ctx.effects,
             nodes,
             read_back,
             converge,
@@ -839,6 +845,7 @@ struct Recorded {
     recoveries: Vec<RecoveryMark>,
     rollout: Option<RolloutResult>,
     kill_switch: Option<KillSwitchRun>,
+    effects: Vec<EffectResult>,
     nodes: Vec<NodeRecord>,
     read_back: ReadBack,
     converge: Vec<ConvergeRun>,

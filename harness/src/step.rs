@@ -13,15 +13,17 @@ use crate::fault::{Faults, Partition};
 use crate::prometheus::Prometheus;
 use crate::stall;
 use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
-use firedrill_spec::gate::{GateKind, MetricGate};
+use firedrill_judge::effect;
+use firedrill_spec::gate::{GateKind, MetricGate, ValueSource};
 use firedrill_spec::plan::{
-    substitute, Action, BackgroundPlan, Capture, Expectation, Fallback, PartitionPlan, PlannedStep,
-    RolloutPlan, When,
+    substitute, Action, BackgroundPlan, Capture, Expectation, Fallback, LineMatch, LogPlan,
+    PartitionPlan, PlannedStep, RolloutPlan, StagePlan, TrafficPlan, When,
 };
 use firedrill_types::facts::{KillSwitchRun, MarkTime, RecoveryMark};
 use firedrill_types::history::{Micros, Op};
 use firedrill_types::summary::{
-    GateOutcome, RolloutOutcome, RolloutResult, StageResult, StepOutput, StepRecord, StepStatus,
+    EffectResult, GateOutcome, RolloutOutcome, RolloutResult, StageResult, StepOutput, StepRecord,
+    StepStatus,
 };
 
 /// The operations recorded so far, as they return: steps read it (a rollout's gates)
@@ -48,6 +50,10 @@ pub struct StepContext<'a> {
     pub rollout: Option<RolloutResult>,
     /// When the rollout's kill switch ran, if it did.
     pub kill_switch: Option<KillSwitchRun>,
+    /// What each `log` step saw, in order.
+    pub effects: Vec<EffectResult>,
+    /// When each step that ran began, by id (`log` steps count from one).
+    pub started: BTreeMap<String, Micros>,
     /// Where `background` steps start their tasks and `stop_background` steps stop them;
     /// `None` inside a background.
     pub background: Option<background::Handle>,
@@ -87,6 +93,7 @@ pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecor
         return r;
     }
     let started = ctx.now();
+    ctx.started.insert(step.id.clone(), started);
     for e in &step.begins {
         ctx.marks.push(MarkTime {
             mark: e.mark,
@@ -99,6 +106,7 @@ pub async fn execute(step: &PlannedStep, ctx: &mut StepContext<'_>) -> StepRecor
         Action::Rollout(r) => rollout(step, r, ctx).await,
         Action::Background(b) => start_background(step, b, ctx),
         Action::StopBackground(name) => stop_background(step, name, ctx).await,
+        Action::Log(l) => log_step(step, l, ctx).await,
         _ => execute_action(step, ctx).await,
     };
     let ended = ctx.now();
@@ -527,6 +535,7 @@ fn render_action(step: &PlannedStep, ctx: &StepContext) -> Result<(String, Actio
         Action::Background(b) => Action::Background(b.clone()),
         Action::StopBackground(n) => Action::StopBackground(n.clone()),
         Action::Promql(q) => Action::Promql(ctx.render(q)?),
+        Action::Log(l) => Action::Log(l.clone()),
     };
     Ok((describe(&a), a))
 }
@@ -657,20 +666,48 @@ pub fn describe(a: &Action) -> String {
         ),
         Action::StopBackground(n) => format!("stop background `{n}`"),
         Action::Promql(q) => format!("promql {q}"),
-        Action::Rollout(r) => format!(
-            "roll out {} in stages of {} % of the traffic, gated by {}",
-            r.canary,
-            r.stages
+        Action::Log(l) => {
+            let matcher = l
+                .line
+                .contains
                 .iter()
-                .map(|p| p.to_string())
+                .map(|c| format!("`{c}`"))
+                .chain(l.line.json.iter().map(|(p, v)| format!("{p} = {v}")))
                 .collect::<Vec<_>>()
-                .join(" → "),
-            r.gates
+                .join(", ");
+            let place = match &l.file {
+                Some(f) => format!("{f} on {}", l.node),
+                None => format!("the output of {}", l.node),
+            };
+            let how = if l.stops { "lines with" } else { "a line with" };
+            let until = if l.stops { " stop" } else { "" };
+            format!(
+                "wait until {how} {matcher}{until} in {place}, within {} of step {}",
+                humantime::format_duration(l.within),
+                l.after.0
+            )
+        }
+        Action::Rollout(r) => {
+            let stages = r
+                .stages
+                .iter()
+                .map(StagePlan::label)
+                .collect::<Vec<_>>()
+                .join(" → ");
+            let gates = r
+                .gates
                 .iter()
                 .map(|g| g.name.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
-        ),
+                .join(", ");
+            match &r.traffic {
+                Some(t) => format!(
+                    "roll out {} in stages of the traffic ({stages}), gated by {gates}",
+                    t.canary
+                ),
+                None => format!("roll out in stages ({stages}), gated by {gates}"),
+            }
+        }
     }
 }
 
@@ -837,7 +874,7 @@ async fn attempt(action: &Action, ctx: &StepContext<'_>, limit: Duration) -> Att
                 }
             },
         },
-        Action::Rollout(_) | Action::Background(_) | Action::StopBackground(_) => {
+        Action::Rollout(_) | Action::Background(_) | Action::StopBackground(_) | Action::Log(_) => {
             Err("this step runs through `execute`, not as one attempt".into())
         }
     };
@@ -1002,6 +1039,218 @@ fn capture(
     Ok(())
 }
 
+/// How often a `log` step reads the lines again.
+const LOG_POLL: Duration = Duration::from_millis(500);
+/// The most of a file a `log` step reads at each poll: its end.
+const LOG_TAIL_BYTES: usize = 4 << 20;
+
+/// Waits until the line a `log` step expects shows, or until its time to effect has run
+/// out (plus the quiet period under `stops`): the step passes when the change showed within
+/// `within` of the start of the step it waits on.
+async fn log_step(step: &PlannedStep, l: &LogPlan, ctx: &mut StepContext<'_>) -> StepRecord {
+    let started_at = Instant::now();
+    let started = ctx.now();
+    let (after_id, after_name) = &l.after;
+    let mut polls = 0u32;
+    let mut read = 0usize;
+    let mut seen = None;
+    let rendered = (|| {
+        let from = *ctx.started.get(after_id).ok_or_else(|| {
+            format!("step {after_id} `{after_name}` did not run: there is no change to wait for")
+        })?;
+        let node = ctx.render(&l.node)?;
+        let file = l.file.as_ref().map(|f| ctx.render(f)).transpose()?;
+        let line = LineMatch {
+            contains: l
+                .line
+                .contains
+                .as_ref()
+                .map(|c| ctx.render(c))
+                .transpose()?,
+            json: l
+                .line
+                .json
+                .iter()
+                .map(|(p, v)| Ok((p.clone(), ctx.render(v)?)))
+                .collect::<Result<_, String>>()?,
+        };
+        Ok::<_, String>((from, node, file, line))
+    })();
+    let error = match &rendered {
+        Err(e) => Some(e.clone()),
+        Ok((from, node, file, line)) => {
+            let mut error: Option<String>;
+            let within = l.within.as_micros() as Micros;
+            let quiet = l.quiet.as_micros() as Micros;
+            let give_up = from
+                + within
+                + if l.stops { quiet } else { 0 }
+                + LOG_POLL.as_micros() as Micros * 4;
+            loop {
+                polls += 1;
+                match read_lines(ctx, node, file.as_deref(), l.time.as_deref(), *from).await {
+                    Ok(lines) => {
+                        read = lines.len();
+                        seen = if l.stops {
+                            effect::stopped(&lines, line, *from, quiet)
+                        } else {
+                            effect::first(&lines, line, *from)
+                        };
+                        error = None;
+                    }
+                    Err(e) => error = Some(e),
+                }
+                if seen.is_some() || ctx.now() > give_up {
+                    break error;
+                }
+                tokio::time::sleep(LOG_POLL).await;
+            }
+        }
+    };
+    let what = if l.stops { "stopped" } else { "showed" };
+    let mut out = String::new();
+    let mut failure = error.clone();
+    if let Ok((from, ..)) = &rendered {
+        let limit_ms = l.within.as_secs_f64() * 1000.0;
+        let ms = seen
+            .as_ref()
+            .map(|s| s.at.saturating_sub(*from) as f64 / 1000.0);
+        let pass = ms.is_some_and(|m| m <= limit_ms);
+        out.push_str(&format!(
+            "after step {after_id} `{after_name}` (began at {:.3}s): {read} lines read in {polls} polls\n",
+            *from as f64 / 1e6
+        ));
+        match (&seen, ms) {
+            (Some(s), Some(m)) => {
+                out.push_str(&format!(
+                    "the change {what} at {:.3}s: time to effect {:.1} s (limit {:.0} s)\n",
+                    s.at as f64 / 1e6,
+                    m / 1000.0,
+                    limit_ms / 1000.0
+                ));
+                if let Some(line) = &s.line {
+                    out.push_str(&format!("line: {line}\n"));
+                }
+                if !pass {
+                    failure = Some(format!(
+                        "the change {what} {:.1} s after step {after_id}, later than the {:.0} s allowed",
+                        m / 1000.0,
+                        limit_ms / 1000.0
+                    ));
+                }
+            }
+            _ => {
+                failure =
+                    Some(format!(
+                    "the change never {what} within {:.0} s of step {after_id} `{after_name}`{}",
+                    limit_ms / 1000.0,
+                    error.map(|e| format!(" (last read: {e})")).unwrap_or_default()
+                ));
+            }
+        }
+        ctx.effects.push(EffectResult {
+            step: step.id.clone(),
+            after: after_id.clone(),
+            from: *from,
+            at: seen.as_ref().map(|s| s.at),
+            time_to_effect_ms: ms,
+            limit_ms,
+            line: seen.and_then(|s| s.line),
+            pass,
+        });
+    }
+    StepRecord {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        prose: step.prose.clone(),
+        action: describe(&step.action),
+        status: if failure.is_none() {
+            StepStatus::Passed
+        } else {
+            StepStatus::Failed
+        },
+        started,
+        duration_ms: started_at.elapsed().as_millis() as u64,
+        attempts: polls,
+        output: StepOutput {
+            stdout: out,
+            ..StepOutput::default()
+        },
+        error: failure,
+        transcript: transcript_name(step),
+    }
+}
+
+/// The node's output, or the end of a file in it, as lines dated on the run clock; only
+/// lines from `from` on. A file's lines are JSON with their time at the pointer `time`.
+async fn read_lines(
+    ctx: &StepContext<'_>,
+    node: &str,
+    file: Option<&str>,
+    time: Option<&str>,
+    from: Micros,
+) -> Result<Vec<effect::Line>, String> {
+    // Run clock = wall clock - offset; the containers share the machine's clock.
+    let now_unix = chrono::Utc::now().timestamp_micros();
+    let offset = now_unix - ctx.now() as i64;
+    let on_run_clock = |unix_us: i64| (unix_us - offset).max(0) as Micros;
+    let mut lines = Vec::new();
+    match (file, time) {
+        (Some(file), Some(time)) => {
+            let command = format!("tail -c {LOG_TAIL_BYTES} '{}'", file.replace('\'', r"'\''"));
+            let out = ctx
+                .cluster
+                .exec(node, &command, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string())?;
+            if out.exit_code != 0 {
+                return Err(format!(
+                    "`{command}` exited with {}{}",
+                    out.exit_code,
+                    tail(&out.stderr, &out.stdout)
+                ));
+            }
+            for text in out.stdout.lines() {
+                let Some(unix_us) = line_time(text, time) else {
+                    continue;
+                };
+                lines.push(effect::Line {
+                    at: on_run_clock(unix_us),
+                    text: text.to_string(),
+                });
+            }
+        }
+        _ => {
+            let since = ((from as i64 + offset) / 1_000_000 - 1) as i32;
+            for (unix_us, text) in ctx
+                .cluster
+                .log_lines_since(node, since)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                lines.push(effect::Line {
+                    at: on_run_clock(unix_us),
+                    text,
+                });
+            }
+        }
+    }
+    lines.retain(|l| l.at >= from);
+    Ok(lines)
+}
+
+/// A JSON line's time at `pointer`: seconds since the epoch (a number), or RFC 3339.
+fn line_time(text: &str, pointer: &str) -> Option<i64> {
+    let doc: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    match doc.pointer(pointer)? {
+        serde_json::Value::Number(n) => n.as_f64().map(|s| (s * 1e6) as i64),
+        serde_json::Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|d| d.timestamp_micros()),
+        _ => None,
+    }
+}
+
 /// Runs a canary rollout: at each stage, set the weights, then evaluate the gates every
 /// interval over a window of the live history until the stage has its conclusive
 /// evaluations (promote) or a gate reaches a failure limit (roll back: the kill switch, then
@@ -1012,8 +1261,16 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
     let started = ctx.now();
     let mut result = RolloutResult {
         step: step.id.clone(),
-        canary: r.canary.clone(),
-        baseline: r.baseline.clone(),
+        canary: r
+            .traffic
+            .as_ref()
+            .map(|t| t.canary.clone())
+            .unwrap_or_default(),
+        baseline: r
+            .traffic
+            .as_ref()
+            .map(|t| t.baseline.clone())
+            .unwrap_or_default(),
         expected: r.expect,
         outcome: None,
         stages: Vec::new(),
@@ -1036,52 +1293,96 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
         }
     }
     let who = Backends {
-        canary: &r.canary,
-        baseline: &r.baseline,
+        canary: r.traffic.as_ref().map(|t| t.canary.as_str()),
+        baseline: r.traffic.as_ref().map_or(&[], |t| t.baseline.as_slice()),
     };
     let mut counter = FailureCounter::new(r.limits);
     let mut error: Option<String> = None;
-    'stages: for (i, &percent) in r.stages.iter().enumerate() {
-        let (canary_weight, baseline_weight, share) =
-            canary::weights(percent, r.baseline.len(), r.weight_total);
-        let stage_vars = [
-            ("canary_weight", canary_weight.to_string()),
-            ("baseline_weight", baseline_weight.to_string()),
-            ("canary_percent", percent.to_string()),
-        ];
-        if let Err(e) = set_traffic(r, &stage_vars, ctx).await {
-            error = Some(format!("stage {} ({percent} %): {e}", i + 1));
-            break;
-        }
-        let start = ctx.now();
-        let line = format!(
-            "stage {} at {:.3}s: {percent} % to {} (weight {canary_weight}, each baseline {baseline_weight}: {:.2} %)",
-            i + 1,
-            start as f64 / 1e6,
-            r.canary,
-            share * 100.0
-        );
-        emit(&ctx.events, RunEvent::Note(line.clone()));
-        log.push_str(&line);
-        log.push('\n');
+    'stages: for (i, plan) in r.stages.iter().enumerate() {
+        let label = plan.label();
         let mut stage = StageResult {
             index: i + 1,
-            percent,
-            canary_weight,
-            baseline_weight,
-            share,
-            start,
-            end: start,
+            name: None,
+            percent: 0.0,
+            canary_weight: 0,
+            baseline_weight: 0,
+            share: 0.0,
+            start: ctx.now(),
+            end: ctx.now(),
             observed_share: None,
             evaluations: Vec::new(),
             decision: String::new(),
         };
+        let mut hold = Duration::ZERO;
+        match (plan, &r.traffic) {
+            (StagePlan::Traffic(percent), Some(t)) => {
+                let percent = *percent;
+                let (canary_weight, baseline_weight, share) =
+                    canary::weights(percent, t.baseline.len(), t.weight_total);
+                let stage_vars = [
+                    ("canary_weight", canary_weight.to_string()),
+                    ("baseline_weight", baseline_weight.to_string()),
+                    ("canary_percent", percent.to_string()),
+                ];
+                if let Err(e) = set_traffic(t, &stage_vars, ctx).await {
+                    error = Some(format!("stage {} ({percent} %): {e}", i + 1));
+                    break;
+                }
+                stage.start = ctx.now();
+                let line = format!(
+                    "stage {} at {:.3}s: {percent} % to {} (weight {canary_weight}, each baseline {baseline_weight}: {:.2} %)",
+                    i + 1,
+                    stage.start as f64 / 1e6,
+                    t.canary,
+                    share * 100.0
+                );
+                emit(&ctx.events, RunEvent::Note(line.clone()));
+                log.push_str(&line);
+                log.push('\n');
+                (
+                    stage.percent,
+                    stage.canary_weight,
+                    stage.baseline_weight,
+                    stage.share,
+                ) = (percent, canary_weight, baseline_weight, share);
+            }
+            (
+                StagePlan::Config {
+                    name,
+                    steps,
+                    hold: h,
+                },
+                _,
+            ) => {
+                hold = *h;
+                stage.name = Some(name.clone());
+                if let Err(e) = run_nested(steps, ctx).await {
+                    error = Some(format!("stage {} `{name}`: {e}", i + 1));
+                    break;
+                }
+                stage.start = ctx.now();
+                let line = format!(
+                    "stage {} at {:.3}s: `{name}` applied; held at least {}",
+                    i + 1,
+                    stage.start as f64 / 1e6,
+                    humantime::format_duration(hold)
+                );
+                emit(&ctx.events, RunEvent::Note(line.clone()));
+                log.push_str(&line);
+                log.push('\n');
+            }
+            (StagePlan::Traffic(_), None) => {
+                unreachable!("traffic stages are planned with their traffic")
+            }
+        }
+        let start = stage.start;
         let (mut conclusive, mut inconclusive) = (0u32, 0u32);
         // Windows never reach back before the stage nor into the last conclusive window: each
         // evaluation judges fresh operations, so one slow or failed operation is counted once,
         // and "in a row" means in a row of independent samples.
         let mut fresh = start;
-        while conclusive < r.evaluations {
+        let held = |now: Micros| now.saturating_sub(start) >= hold.as_micros() as Micros;
+        while conclusive < r.evaluations || !held(ctx.now()) {
             tokio::time::sleep(r.interval).await;
             let now = ctx.now();
             // Under `extend`, each inconclusive evaluation lengthens the window by one interval.
@@ -1102,6 +1403,23 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                     GateKind::Promql { query, bound } => {
                         let answer = ask(ctx, query).await;
                         canary::promql_gate(g, query, *bound, answer, window)
+                    }
+                    GateKind::Value {
+                        source,
+                        pointer,
+                        bound,
+                        fail_beyond,
+                    } => {
+                        let answer = measure(ctx, source).await;
+                        canary::value_gate(
+                            g,
+                            &source.describe(),
+                            pointer,
+                            *bound,
+                            *fail_beyond,
+                            answer,
+                            window,
+                        )
                     }
                     _ => canary::history_gate(g, &ops, window, who, r.min_samples),
                 });
@@ -1136,7 +1454,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                 }
                 Conclusion::Breached(b) => {
                     let why = format!(
-                        "stage {} ({percent} %): {}; {} reached the limit",
+                        "stage {} ({label}): {}; {} reached the limit",
                         i + 1,
                         failed.unwrap_or_else(|| format!("gate `{}` failed", b.gate)),
                         b.describe()
@@ -1153,7 +1471,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
         stage.decision = if i + 1 == r.stages.len() {
             "promoted: every stage passed".into()
         } else {
-            format!("promoted to stage {} ({} %)", i + 2, r.stages[i + 1])
+            format!("promoted to stage {} ({})", i + 2, r.stages[i + 1].label())
         };
         result.stages.push(stage);
     }
@@ -1165,11 +1483,13 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
     let decision = match (&error, &result.failure) {
         (Some(e), _) => format!("rollout could not go on: {e}; rolling back"),
         (None, Some(f)) => format!("rolling back: {f}"),
-        (None, None) => format!(
-            "{} promoted to {} %",
-            r.canary,
-            r.stages.last().copied().unwrap_or(0.0)
-        ),
+        (None, None) => match (&r.traffic, r.stages.last()) {
+            (Some(t), Some(last)) => format!("{} promoted to {}", t.canary, last.label()),
+            (_, last) => format!(
+                "promoted through the last stage, {}",
+                last.map(StagePlan::label).unwrap_or_default()
+            ),
+        },
     };
     emit(&ctx.events, RunEvent::Note(decision.clone()));
     log.push_str(&decision);
@@ -1198,7 +1518,9 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             // A rollback step may stop a background: its records go after the step's own.
             let at = ctx.nested.len();
             let rec = Box::pin(execute(s, ctx)).await;
-            if s.id == r.kill_switch.id {
+            // A configuration rollout's kill switch is judged by the `log` step that
+            // waits for its effect; a traffic rollout's by the canary's last request.
+            if s.id == r.kill_switch.id && r.traffic.is_some() {
                 ctx.kill_switch = Some(KillSwitchRun {
                     step: rec.id.clone(),
                     at: rec.started,
@@ -1255,9 +1577,96 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
     }
 }
 
+/// Runs a configuration stage's steps in order, as nested records of the rollout; after a
+/// failed one the rest are skipped, and the error names it.
+async fn run_nested(steps: &[PlannedStep], ctx: &mut StepContext<'_>) -> Result<(), String> {
+    let mut failed: Option<String> = None;
+    for s in steps {
+        if failed.is_some() {
+            ctx.nested
+                .push(skipped(s, "an earlier step of the stage failed"));
+            continue;
+        }
+        emit(
+            &ctx.events,
+            RunEvent::StepStarted {
+                id: s.id.clone(),
+                name: s.name.clone(),
+            },
+        );
+        let at = ctx.nested.len();
+        let rec = Box::pin(execute(s, ctx)).await;
+        if rec.status == StepStatus::Failed {
+            failed = Some(format!(
+                "step {} `{}` failed: {}",
+                rec.id,
+                rec.name,
+                rec.error.as_deref().unwrap_or("no detail")
+            ));
+        }
+        emit(&ctx.events, RunEvent::StepFinished(Box::new(rec.clone())));
+        ctx.nested.insert(at, rec);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Asks a value gate's source: the command's stdout (it must exit 0), or the body of the
+/// endpoint's 2xx answer.
+async fn measure(ctx: &StepContext<'_>, source: &ValueSource) -> Result<String, String> {
+    match source {
+        ValueSource::Command { node, command } => {
+            let node = ctx.render(node)?;
+            let command = ctx.render(command)?;
+            let out = ctx
+                .cluster
+                .exec(&node, &command, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string())?;
+            match out.exit_code {
+                0 => Ok(out.stdout),
+                code => Err(format!(
+                    "`{command}` exited with {code}{}",
+                    tail(&out.stderr, &out.stdout)
+                )),
+            }
+        }
+        ValueSource::Http {
+            node,
+            port,
+            method,
+            path,
+            body,
+        } => {
+            let node = ctx.render(node)?;
+            let host_port = ctx.cluster.host_port(&node, *port).ok_or_else(|| {
+                format!("node `{node}` does not publish port {port}; add `127.0.0.1::{port}` to its ports")
+            })?;
+            let url = format!("{}{}", cluster::published_url(host_port), ctx.render(path)?);
+            let method =
+                reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+            let mut request = ctx
+                .http
+                .request(method, &url)
+                .timeout(Duration::from_secs(5));
+            if let Some(b) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(ctx.render(b)?);
+            }
+            let answer = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+            let status = answer.status();
+            let text = answer.text().await.map_err(|e| format!("{url}: {e}"))?;
+            match status.is_success() {
+                true => Ok(text),
+                false => Err(format!("{url} answered {status}")),
+            }
+        }
+    }
+}
+
 /// Runs the rollout's traffic command with the stage's weights.
 async fn set_traffic(
-    r: &RolloutPlan,
+    r: &TrafficPlan,
     stage_vars: &[(&str, String)],
     ctx: &StepContext<'_>,
 ) -> Result<(), String> {
@@ -1272,8 +1681,8 @@ async fn set_traffic(
         (out, unresolved) if unresolved.is_empty() => Ok(out),
         (_, unresolved) => Err(format!("`${{{}}}` has no value", unresolved[0])),
     };
-    let node = render(&r.traffic_node)?;
-    let command = render(&r.traffic_command)?;
+    let node = render(&r.node)?;
+    let command = render(&r.command)?;
     let out = ctx
         .cluster
         .exec(&node, &command, Duration::from_secs(20))
@@ -1333,6 +1742,8 @@ fn ops_since(history: &LiveHistory, from: Micros) -> Vec<Op> {
 
 /// The canary's share of the operations a backend served, invoked in `[start, end)`.
 fn observed_share(history: &LiveHistory, who: Backends, start: Micros, end: Micros) -> Option<f64> {
+    // A configuration rollout has no canary to share traffic with.
+    let canary_name = who.canary?;
     let ops = history.lock().unwrap_or_else(PoisonError::into_inner);
     let (mut canary, mut all) = (0u64, 0u64);
     for op in ops
@@ -1340,7 +1751,7 @@ fn observed_share(history: &LiveHistory, who: Backends, start: Micros, end: Micr
         .filter(|op| op.t_call >= start && op.t_call < end)
     {
         match op.backend.as_deref() {
-            Some(b) if b == who.canary => {
+            Some(b) if b == canary_name => {
                 canary += 1;
                 all += 1;
             }
@@ -1356,6 +1767,7 @@ fn outcome_word(o: GateOutcome) -> &'static str {
         GateOutcome::Pass => "pass",
         GateOutcome::Fail => "FAIL",
         GateOutcome::NoData => "no data",
+        GateOutcome::Inconclusive => "inconclusive",
     }
 }
 
@@ -1532,7 +1944,7 @@ mod tests {
         ]));
         let baseline = vec!["stable".to_string()];
         let who = Backends {
-            canary: "canary",
+            canary: Some("canary"),
             baseline: &baseline,
         };
         assert_eq!(observed_share(&history, who, 0, 10), Some(0.25));

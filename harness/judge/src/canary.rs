@@ -32,13 +32,18 @@ impl Window {
 /// Who is who in the history.
 #[derive(Debug, Clone, Copy)]
 pub struct Backends<'a> {
-    pub canary: &'a str,
+    /// `None`: a configuration rollout, where the whole service is the one under change:
+    /// every operation counts as the canary's, and there is no baseline.
+    pub canary: Option<&'a str>,
     pub baseline: &'a [String],
 }
 
 impl Backends<'_> {
     fn is_canary(&self, op: &Op) -> bool {
-        op.backend.as_deref() == Some(self.canary)
+        match self.canary {
+            Some(c) => op.backend.as_deref() == Some(c),
+            None => true,
+        }
     }
 
     fn is_baseline(&self, op: &Op) -> bool {
@@ -157,6 +162,12 @@ pub fn history_gate(
             e.metric = query.clone();
             e.detail = "no data: a promql gate is judged from Prometheus's answer".into();
         }
+        GateKind::Value {
+            source, pointer, ..
+        } => {
+            e.metric = format!("{pointer} of {}", source.describe());
+            e.detail = "no data: a value gate is judged from its source's answer".into();
+        }
     }
     e
 }
@@ -217,6 +228,93 @@ pub fn promql_gate(
     };
     e.detail = format!("{}{of}, must be {}", number(worst), bound.describe());
     e
+}
+
+/// Judges a `command` or `http` gate on the JSON its source gave at the end of `window`
+/// (Argo Rollouts' job and web providers): the number at `pointer` must keep `bound`; with
+/// `fail_beyond`, only a value past it fails and one between is inconclusive. No answer,
+/// nothing or `null` at the pointer is no data; JSON that is not, or a value that is not a
+/// number, fails: the analyzer is broken, which is no reason to promote.
+pub fn value_gate(
+    gate: &Gate,
+    source: &str,
+    pointer: &str,
+    bound: Bound,
+    fail_beyond: Option<f64>,
+    answer: Result<String, String>,
+    window: Window,
+) -> GateEvaluation {
+    let mut e = GateEvaluation {
+        limit: Some(bound.limit()),
+        ..unjudged(gate, format!("{pointer} of {source}"), window)
+    };
+    let text = match answer {
+        Ok(t) => t,
+        Err(why) => {
+            e.detail = format!("no data: {why}");
+            return e;
+        }
+    };
+    let value = match serde_json::from_str::<serde_json::Value>(text.trim()) {
+        Err(err) => {
+            e.outcome = GateOutcome::Fail;
+            e.detail = format!("the answer is not JSON ({err}): {}", first_line(&text));
+            return e;
+        }
+        Ok(doc) => doc.pointer(pointer).cloned(),
+    };
+    let parsed = match value {
+        None | Some(serde_json::Value::Null) => {
+            e.detail = format!("no data: nothing at {pointer}");
+            return e;
+        }
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(t)) => t.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    let Some(v) = parsed.filter(|v| v.is_finite()) else {
+        e.outcome = GateOutcome::Fail;
+        e.detail = format!("{pointer} is not a number");
+        return e;
+    };
+    e.canary = Some(v);
+    e.samples = 1;
+    let fails = match (bound, fail_beyond) {
+        (_, None) => !bound.holds(v),
+        (Bound::Max(_), Some(f)) => v > f,
+        (Bound::Min(_), Some(f)) => v < f,
+    };
+    e.outcome = if bound.holds(v) {
+        GateOutcome::Pass
+    } else if fails {
+        GateOutcome::Fail
+    } else {
+        GateOutcome::Inconclusive
+    };
+    let beyond = match (bound, fail_beyond) {
+        (Bound::Max(_), Some(f)) => format!(" (fails above {})", number(f)),
+        (Bound::Min(_), Some(f)) => format!(" (fails below {})", number(f)),
+        (_, None) => String::new(),
+    };
+    let verdict = match e.outcome {
+        GateOutcome::Inconclusive => "inconclusive: ",
+        _ => "",
+    };
+    e.detail = format!(
+        "{verdict}{} is {}, must be {}{beyond}",
+        pointer,
+        number(v),
+        bound.describe()
+    );
+    e
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    match line.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
 }
 
 /// Judges a metric gate: `first` was scraped when the rollout began, `now` at the end of
@@ -402,12 +500,12 @@ pub fn conclude(
         let is_failure = match e.outcome {
             GateOutcome::Pass => false,
             GateOutcome::Fail => true,
-            GateOutcome::NoData if wait => {
+            GateOutcome::NoData | GateOutcome::Inconclusive if wait => {
                 inconclusive = true;
                 e.detail.push_str("; the window is extended");
                 continue;
             }
-            GateOutcome::NoData => {
+            GateOutcome::NoData | GateOutcome::Inconclusive => {
                 e.detail.push_str("; counts as a failure");
                 true
             }
@@ -533,7 +631,7 @@ mod tests {
 
     fn who(baseline: &[String]) -> Backends<'_> {
         Backends {
-            canary: CANARY,
+            canary: Some(CANARY),
             baseline,
         }
     }
@@ -838,6 +936,91 @@ mod tests {
             conclude(&mut e, NoDataPolicy::Extend, true, &mut c),
             Conclusion::Passed
         );
+    }
+
+    fn value(max: f64, fail_above: Option<f64>, answer: Result<&str, &str>) -> GateEvaluation {
+        let gate = Gate {
+            name: "new path errors".into(),
+            kind: GateKind::Latency {
+                quantile: 0.5,
+                max: None,
+                max_ratio: None,
+                floor: 0,
+            },
+        };
+        value_gate(
+            &gate,
+            "`ranker-analyze` on app",
+            "/error_rate",
+            Bound::Max(max),
+            fail_above,
+            answer.map(String::from).map_err(String::from),
+            whole(),
+        )
+    }
+
+    #[test]
+    fn a_value_gate_reads_the_number_at_its_pointer() {
+        let e = value(0.05, None, Ok(r#"{"error_rate": 0.02, "requests": 90}"#));
+        assert_eq!(
+            (e.outcome, e.canary, e.limit),
+            (GateOutcome::Pass, Some(0.02), Some(0.05))
+        );
+        assert_eq!(e.metric, "/error_rate of `ranker-analyze` on app");
+        let e = value(0.05, None, Ok(r#"{"error_rate": "0.3"}"#));
+        assert_eq!(
+            (e.outcome, e.canary),
+            (GateOutcome::Fail, Some(0.3)),
+            "{e:?}"
+        );
+        assert_eq!(e.detail, "/error_rate is 0.3, must be at most 0.05");
+    }
+
+    #[test]
+    fn between_the_success_and_failure_conditions_a_value_is_inconclusive() {
+        let e = value(0.05, Some(0.10), Ok(r#"{"error_rate": 0.07}"#));
+        assert_eq!(e.outcome, GateOutcome::Inconclusive, "{e:?}");
+        assert!(e.detail.starts_with("inconclusive: "), "{}", e.detail);
+        assert_eq!(
+            value(0.05, Some(0.10), Ok(r#"{"error_rate": 0.11}"#)).outcome,
+            GateOutcome::Fail
+        );
+        assert_eq!(
+            value(0.05, Some(0.10), Ok(r#"{"error_rate": 0.05}"#)).outcome,
+            GateOutcome::Pass
+        );
+        // The analysis's policy decides, as for no data: under `fail` it counts as a failure.
+        let mut evals = [value(0.05, Some(0.10), Ok(r#"{"error_rate": 0.07}"#))];
+        let mut counter = FailureCounter::new(FailureLimits {
+            cumulative: 3,
+            consecutive: 2,
+        });
+        assert_eq!(
+            conclude(&mut evals, NoDataPolicy::Fail, true, &mut counter),
+            Conclusion::Failed
+        );
+        let mut evals = [value(0.05, Some(0.10), Ok(r#"{"error_rate": 0.07}"#))];
+        assert_eq!(
+            conclude(&mut evals, NoDataPolicy::Extend, true, &mut counter),
+            Conclusion::Inconclusive
+        );
+    }
+
+    #[test]
+    fn a_value_gate_without_a_number_is_no_data_or_fails() {
+        // Nothing measured yet (the analyzer saw no sampled request): no data.
+        for answer in [Ok(r#"{"error_rate": null}"#), Ok("{}"), Err("exit code 2")] {
+            let e = value(0.05, None, answer);
+            assert_eq!((e.outcome, e.canary), (GateOutcome::NoData, None), "{e:?}");
+        }
+        // A broken analyzer is no reason to promote.
+        for answer in [
+            Ok("Traceback (most recent call last):"),
+            Ok(r#"{"error_rate": [1]}"#),
+        ] {
+            let e = value(0.05, None, answer);
+            assert_eq!(e.outcome, GateOutcome::Fail, "{e:?}");
+        }
     }
 
     #[test]

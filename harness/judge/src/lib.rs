@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod canary;
 pub mod check;
+pub mod effect;
 pub mod end_state;
 pub mod kill_switch;
 pub mod linearizability;

@@ -153,6 +153,7 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
         reads,
         checks,
         recoveries,
+        effects: facts.effects.clone(),
         load: load_stats(
             ops,
             facts

@@ -473,6 +473,7 @@ pub(crate) mod fixtures {
                 .collect(),
             backup: None,
             rollout: None,
+            effects: vec![],
             linearizability: None,
             monitoring: None,
             timings: Timings {
@@ -537,6 +538,7 @@ pub(crate) mod fixtures {
         let stage =
             |index: usize, percent: f64, weights: (u32, u32), from: f64, to: f64| StageResult {
                 index,
+                name: None,
                 percent,
                 canary_weight: weights.0,
                 baseline_weight: weights.1,

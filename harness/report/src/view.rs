@@ -515,7 +515,7 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
                     pass: match e.outcome {
                         GateOutcome::Pass => Some(true),
                         GateOutcome::Fail => Some(false),
-                        GateOutcome::NoData => None,
+                        GateOutcome::NoData | GateOutcome::Inconclusive => None,
                     },
                     word: gate_outcome(e.outcome),
                 },
@@ -565,6 +565,7 @@ pub fn gate_outcome(outcome: GateOutcome) -> &'static str {
         GateOutcome::Pass => "pass",
         GateOutcome::Fail => "fail",
         GateOutcome::NoData => "no data",
+        GateOutcome::Inconclusive => "inconclusive",
     }
 }
 

@@ -37,6 +37,46 @@ pub enum GateKind {
     /// A query asked of the monitoring Prometheus at each evaluation; every sample of the
     /// answer must keep `bound`, and an empty answer is no data.
     Promql { query: String, bound: Bound },
+    /// A value in the JSON a command prints or an endpoint answers, asked at each
+    /// evaluation: `bound` passes; with `fail_beyond`, only a value past it fails and one
+    /// between the two is inconclusive (Argo Rollouts' success and failure conditions).
+    Value {
+        source: ValueSource,
+        pointer: String,
+        bound: Bound,
+        fail_beyond: Option<f64>,
+    },
+}
+
+/// Where a value gate's JSON comes from; the texts may hold `${var}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueSource {
+    /// A command run inside a node, through `sh -c`: its stdout.
+    Command { node: String, command: String },
+    /// A request to a port the node publishes: the body of a 2xx answer.
+    Http {
+        node: String,
+        port: u16,
+        method: String,
+        path: String,
+        body: Option<String>,
+    },
+}
+
+impl ValueSource {
+    /// `ranker-analyze --window 10 on app`, `GET app:8080/api/config`.
+    pub fn describe(&self) -> String {
+        match self {
+            ValueSource::Command { node, command } => format!("`{command}` on {node}"),
+            ValueSource::Http {
+                node,
+                port,
+                method,
+                path,
+                ..
+            } => format!("{method} {node}:{port}{path}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

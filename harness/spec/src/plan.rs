@@ -10,14 +10,14 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::compose::{Compose, MountSource};
-use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy};
+use crate::gate::{FailureLimits, Gate, GateKind, MetricGate, NoDataPolicy, ValueSource};
 use crate::loadprofile::{CompiledProfile, LoadProfile};
 use crate::monitoring::{self, MonitoringPlan};
 use crate::promql::{self, Bound};
 use crate::runbook::{self, RunbookPlan, SourceRef};
 use crate::scenario::{
-    CaptureSpec, ExpectSpec, GateSpec, Mark, RolloutSpec, ScenarioFile, StepSpec, UnknownPolicy,
-    WhenSpec,
+    CaptureSpec, ExpectSpec, GateSpec, LogSpec, Mark, RolloutSpec, ScenarioFile, StageSpec,
+    StepSpec, UnknownPolicy, WhenSpec,
 };
 use crate::slo::SloSpec;
 use crate::yaml::{self, Diagnostic};
@@ -43,6 +43,8 @@ const DEFAULT_MAX_EXTENSIONS: u32 = 5;
 const DEFAULT_FAILURE_LIMIT: u32 = 3;
 const DEFAULT_CONSECUTIVE_FAILURE_LIMIT: u32 = 2;
 const DEFAULT_KILL_SWITCH_WITHIN: Duration = Duration::from_secs(60);
+/// A `log` step's `stops`: how long no matching line may come.
+const DEFAULT_QUIET: Duration = Duration::from_secs(5);
 /// The error rate under which "the load is back" after a recovering step, when the
 /// recovery phase sets no `max_error_rate` of its own.
 const DEFAULT_RECOVERED_ERROR_RATE: f64 = 0.01;
@@ -140,17 +142,13 @@ pub struct PlannedStep {
     pub source: Option<SourceRef>,
 }
 
-/// A canary rollout, planned.
+/// A staged rollout, planned: traffic shifted to a canary, or configuration changed, stage
+/// by stage, each judged by the gates.
 #[derive(Debug, Clone)]
 pub struct RolloutPlan {
-    pub canary: String,
-    pub baseline: Vec<String>,
-    /// Percent of the traffic for the canary, stage by stage.
-    pub stages: Vec<f64>,
-    pub weight_total: u32,
-    /// Node and command that set the weights; the command holds [`STAGE_VARS`].
-    pub traffic_node: Text,
-    pub traffic_command: Text,
+    /// Traffic stages only: the backends and the command that sets their weights.
+    pub traffic: Option<TrafficPlan>,
+    pub stages: Vec<StagePlan>,
     pub interval: Duration,
     pub window: Duration,
     pub evaluations: u32,
@@ -163,6 +161,66 @@ pub struct RolloutPlan {
     pub kill_switch_within: Duration,
     pub rollback: Vec<PlannedStep>,
     pub expect: RolloutOutcome,
+}
+
+/// How a traffic rollout moves the load between the canary and the baseline.
+#[derive(Debug, Clone)]
+pub struct TrafficPlan {
+    pub canary: String,
+    pub baseline: Vec<String>,
+    pub weight_total: u32,
+    /// Node and command that set the weights; the command holds [`STAGE_VARS`].
+    pub node: Text,
+    pub command: Text,
+}
+
+#[derive(Debug, Clone)]
+pub enum StagePlan {
+    /// The canary's share of the traffic, in percent.
+    Traffic(f64),
+    /// Steps that apply the stage (numbered `<rollout>.<stage>.<n>`), and its minimum
+    /// observation.
+    Config {
+        name: String,
+        steps: Vec<PlannedStep>,
+        hold: Duration,
+    },
+}
+
+impl StagePlan {
+    /// "5 %", or the stage's name.
+    pub fn label(&self) -> String {
+        match self {
+            StagePlan::Traffic(p) => format!("{p} %"),
+            StagePlan::Config { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// A wait for a line in a node's output or a file inside it, written after an earlier step.
+#[derive(Debug, Clone)]
+pub struct LogPlan {
+    pub node: Text,
+    /// `None`: the node's output, dated by Docker.
+    pub file: Option<Text>,
+    /// A file's lines: the JSON pointer to each line's time.
+    pub time: Option<String>,
+    /// The earlier step (its id and name) whose start the time to effect is counted from.
+    pub after: (String, String),
+    pub line: LineMatch,
+    /// `false`: wait for the first line that matches. `true`: wait until matching lines stop
+    /// (none for `quiet` while other lines go on); the effect is the last one's time.
+    pub stops: bool,
+    pub quiet: Duration,
+    pub within: Duration,
+}
+
+/// What a line must hold: all of these.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineMatch {
+    pub contains: Option<Text>,
+    /// JSON pointer and the value there, compared as text (a string by its contents).
+    pub json: Vec<(String, Text)>,
 }
 
 /// Steps that run alongside the procedure: started by a `background` step, stopped by
@@ -268,6 +326,8 @@ pub enum Action {
     },
     Background(Box<BackgroundPlan>),
     StopBackground(String),
+    /// Wait for a line written after an earlier step (the time to effect).
+    Log(Box<LogPlan>),
     /// Ask the monitoring Prometheus; the condition holds when the result has a sample.
     Promql(Text),
 }
@@ -294,6 +354,7 @@ impl Action {
             | Action::Network { node, .. }
             | Action::Stall { node, .. } => Some(node),
             Action::Partition(PartitionPlan::Isolate(node)) => Some(node),
+            Action::Log(l) => Some(&l.node),
             Action::Heal(node) => node.as_ref(),
             Action::Partition(_)
             | Action::Sleep(_)
@@ -466,6 +527,7 @@ impl Plan {
             in_background: false,
             backgrounds: BTreeSet::new(),
             monitored: file.monitoring.is_some(),
+            planned: Vec::new(),
         };
         let mut steps = Vec::new();
         planner.plan_steps(&file.steps, "", 1, &file.vars, &mut steps);
@@ -690,6 +752,8 @@ struct Planner<'a> {
     backgrounds: BTreeSet<String>,
     /// The scenario names a Prometheus (`promql` steps need one).
     monitored: bool,
+    /// Name and id of every step planned so far, in order (`log` steps refer to them).
+    planned: Vec<(String, String)>,
 }
 
 impl Planner<'_> {
@@ -791,7 +855,7 @@ impl Planner<'_> {
             self.problem(
                 spec,
                 format!(
-                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, stall, promql, for_each, rollout, background, stop_background",
+                    "step `{}` {what}: give exactly one of exec, http, run, stop, start, restart, kill, pause, unpause, replace, destroy, partition, heal, reject, netem, disconnect, connect, sleep, stall, promql, log, for_each, rollout, background, stop_background",
                     spec.name.value
                 ),
             );
@@ -805,17 +869,10 @@ impl Planner<'_> {
                 command: self.text(spec, &e.command, vars),
             }
         } else if let Some(h) = &spec.http {
-            let method = h.method.to_ascii_uppercase();
-            if !["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"].contains(&method.as_str()) {
-                self.problem(
-                    spec,
-                    format!("http.method `{}` is not an HTTP method", h.method),
-                );
-            }
             Action::Http {
                 node: node(self, &h.node),
                 port: h.port,
-                method,
+                method: self.method(spec, &h.method),
                 path: self.text(spec, &h.path, vars),
                 body: h.body.as_ref().map(|b| self.text(spec, b, vars)),
             }
@@ -948,6 +1005,8 @@ impl Planner<'_> {
             Action::Sleep(d)
         } else if let Some(q) = &spec.promql {
             self.promql(spec, q, vars)
+        } else if let Some(l) = &spec.log {
+            Action::Log(Box::new(self.log(spec, l, vars)?))
         } else if let Some(r) = &spec.rollout {
             if self.in_background {
                 self.problem(spec, "a `rollout` cannot run in a background".into());
@@ -1055,6 +1114,7 @@ impl Planner<'_> {
             );
         }
         let when = self.when(spec, vars);
+        self.planned.push((name.clone(), id.clone()));
         let marked = spec.marks.map(|mark| MarkEdge {
             mark,
             step: format!("{id} {name}"),
@@ -1113,40 +1173,7 @@ impl Planner<'_> {
             self.problem(spec, "a `rollout` step cannot carry `marks`".into());
         }
         if r.stages.is_empty() {
-            self.problem(spec, "rollout.stages is empty: list the canary's share at each stage, e.g. [1, 5, 10, 50, 100]".into());
-        }
-        for (i, p) in r.stages.iter().enumerate() {
-            if !(*p > 0.0 && *p <= 100.0) {
-                self.problem(spec, format!("rollout.stages: {p} is not a share of traffic in percent (above 0, at most 100)"));
-            }
-            if i > 0 && *p <= r.stages[i - 1] {
-                self.problem(
-                    spec,
-                    format!(
-                        "rollout.stages must grow: {p} comes after {}",
-                        r.stages[i - 1]
-                    ),
-                );
-            }
-        }
-        if r.baseline.is_empty() {
-            self.problem(
-                spec,
-                "rollout.baseline is empty: name the backends the canary is compared with".into(),
-            );
-        }
-        if r.baseline.contains(&r.canary) {
-            self.problem(
-                spec,
-                format!(
-                    "rollout: `{}` is both the canary and a baseline backend",
-                    r.canary
-                ),
-            );
-        }
-        let weight_total = r.weight_total.unwrap_or(100 * r.baseline.len() as u32);
-        if weight_total == 0 {
-            self.problem(spec, "rollout.weight_total must be at least 1".into());
+            self.problem(spec, "rollout.stages is empty: list the canary's share at each stage, e.g. [1, 5, 10, 50, 100], or the configuration stages".into());
         }
         let a = &r.analysis;
         let interval = a.interval.unwrap_or(DEFAULT_INTERVAL);
@@ -1178,16 +1205,46 @@ impl Planner<'_> {
             .iter()
             .filter_map(|g| self.gate(spec, g, vars))
             .collect();
-        let traffic_node = self.node(spec, &r.traffic.node, vars);
-        // The stage variables exist only while the traffic command runs.
-        let fresh: Vec<&str> = STAGE_VARS
-            .into_iter()
-            .filter(|v| self.captured.insert(v.to_string()))
+        let percents: Vec<f64> = r
+            .stages
+            .iter()
+            .filter_map(|st| match st {
+                StageSpec::Traffic(p) => Some(*p),
+                StageSpec::Config(_) => None,
+            })
             .collect();
-        let traffic_command = self.text(spec, &r.traffic.command, vars);
-        for v in fresh {
-            self.captured.remove(v);
+        let (traffic, stages) = if percents.len() == r.stages.len() {
+            let traffic = self.traffic(spec, r, &percents, vars);
+            (
+                traffic,
+                percents.into_iter().map(StagePlan::Traffic).collect(),
+            )
+        } else if percents.is_empty() {
+            let stages = self.config_stages(spec, id, r, vars);
+            (None, stages)
+        } else {
+            self.problem(spec, "rollout.stages: give every stage as a share of traffic, or every stage as `{ name, steps, hold }`, not both".into());
+            (None, Vec::new())
+        };
+        if traffic.is_none() {
+            for g in &gates {
+                let relative = match g.kind {
+                    GateKind::ErrorRate {
+                        max_over_baseline, ..
+                    } => max_over_baseline.is_some(),
+                    GateKind::Latency { max_ratio, .. } => max_ratio.is_some(),
+                    _ => false,
+                };
+                if relative {
+                    self.problem(spec, format!("gate `{}`: a configuration rollout has no baseline to compare with: give an absolute limit (`max`)", g.name));
+                }
+            }
         }
+        // Configuration stages take `<id>.<stage>.<n>`; the rollback's steps come after them.
+        let first = match &traffic {
+            Some(_) => 1,
+            None => stages.len() + 1,
+        };
         let ks = &r.rollback.kill_switch;
         if ks.for_each.is_some() || ks.rollout.is_some() {
             self.problem(
@@ -1196,10 +1253,22 @@ impl Planner<'_> {
             );
             return None;
         }
-        let kill_switch = self.plan_step(ks, format!("{id}.1"), vars)?;
+        let kill_switch = self.plan_step(ks, format!("{id}.{first}"), vars)?;
         let mut rollback = Vec::new();
-        self.plan_steps(&r.rollback.steps, &format!("{id}."), 2, vars, &mut rollback);
-        let nested = std::iter::once(&kill_switch).chain(&rollback);
+        self.plan_steps(
+            &r.rollback.steps,
+            &format!("{id}."),
+            first + 1,
+            vars,
+            &mut rollback,
+        );
+        let stage_steps = stages.iter().flat_map(|st| match st {
+            StagePlan::Config { steps, .. } => steps.as_slice(),
+            StagePlan::Traffic(_) => &[],
+        });
+        let nested = std::iter::once(&kill_switch)
+            .chain(&rollback)
+            .chain(stage_steps);
         if nested
             .clone()
             .any(|s| !s.begins.is_empty() || !s.ends.is_empty())
@@ -1207,12 +1276,8 @@ impl Planner<'_> {
             self.problem(spec, "`marks` cannot be used inside a rollback".into());
         }
         Some(RolloutPlan {
-            canary: r.canary.clone(),
-            baseline: r.baseline.clone(),
-            stages: r.stages.clone(),
-            weight_total,
-            traffic_node,
-            traffic_command,
+            traffic,
+            stages,
             interval,
             window,
             evaluations,
@@ -1228,12 +1293,156 @@ impl Planner<'_> {
         })
     }
 
+    /// A traffic rollout's backends and weights; `None` (with the problems said) when the
+    /// rollout lacks them.
+    fn traffic(
+        &mut self,
+        spec: &StepSpec,
+        r: &RolloutSpec,
+        percents: &[f64],
+        vars: &BTreeMap<String, String>,
+    ) -> Option<TrafficPlan> {
+        for (i, p) in percents.iter().enumerate() {
+            if !(*p > 0.0 && *p <= 100.0) {
+                self.problem(spec, format!("rollout.stages: {p} is not a share of traffic in percent (above 0, at most 100)"));
+            }
+            if i > 0 && *p <= percents[i - 1] {
+                self.problem(
+                    spec,
+                    format!(
+                        "rollout.stages must grow: {p} comes after {}",
+                        percents[i - 1]
+                    ),
+                );
+            }
+        }
+        let (Some(canary), Some(t)) = (&r.canary, &r.traffic) else {
+            self.problem(spec, "rollout: traffic stages need `canary`, `baseline` and `traffic` (the command that sets the weights)".into());
+            return None;
+        };
+        if r.baseline.is_empty() {
+            self.problem(
+                spec,
+                "rollout.baseline is empty: name the backends the canary is compared with".into(),
+            );
+        }
+        if r.baseline.contains(canary) {
+            self.problem(
+                spec,
+                format!("rollout: `{canary}` is both the canary and a baseline backend"),
+            );
+        }
+        let weight_total = r.weight_total.unwrap_or(100 * r.baseline.len() as u32);
+        if weight_total == 0 {
+            self.problem(spec, "rollout.weight_total must be at least 1".into());
+        }
+        let node = self.node(spec, &t.node, vars);
+        // The stage variables exist only while the traffic command runs.
+        let fresh: Vec<&str> = STAGE_VARS
+            .into_iter()
+            .filter(|v| self.captured.insert(v.to_string()))
+            .collect();
+        let command = self.text(spec, &t.command, vars);
+        for v in fresh {
+            self.captured.remove(v);
+        }
+        Some(TrafficPlan {
+            canary: canary.clone(),
+            baseline: r.baseline.clone(),
+            weight_total,
+            node,
+            command,
+        })
+    }
+
+    /// Configuration stages: their steps planned as `<id>.<stage>.<n>`. The traffic keys
+    /// have no meaning here.
+    fn config_stages(
+        &mut self,
+        spec: &StepSpec,
+        id: &str,
+        r: &RolloutSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Vec<StagePlan> {
+        if r.canary.is_some()
+            || !r.baseline.is_empty()
+            || r.traffic.is_some()
+            || r.weight_total.is_some()
+        {
+            self.problem(spec, "rollout: `canary`, `baseline`, `traffic` and `weight_total` are for traffic stages; configuration stages apply themselves with their `steps`".into());
+        }
+        let mut names = BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, st) in r.stages.iter().enumerate() {
+            let StageSpec::Config(c) = st else { continue };
+            if !names.insert(c.name.clone()) {
+                self.problem(
+                    spec,
+                    format!("rollout.stages: two stages are named `{}`", c.name),
+                );
+            }
+            if c.steps.is_empty() {
+                self.problem(
+                    spec,
+                    format!(
+                        "rollout stage `{}` has no steps: a stage applies a change",
+                        c.name
+                    ),
+                );
+            }
+            let mut steps = Vec::new();
+            self.plan_steps(&c.steps, &format!("{id}.{}.", i + 1), 1, vars, &mut steps);
+            out.push(StagePlan::Config {
+                name: c.name.clone(),
+                steps,
+                hold: c.hold.unwrap_or_default(),
+            });
+        }
+        out
+    }
+
     fn gate(
         &mut self,
         spec: &StepSpec,
         g: &GateSpec,
         vars: &BTreeMap<String, String>,
     ) -> Option<Gate> {
+        let kinds = [
+            g.error_rate.is_some(),
+            g.latency.is_some(),
+            g.metric.is_some(),
+            g.promql.is_some(),
+            g.command.is_some(),
+            g.http.is_some(),
+        ];
+        let valued = g.command.is_some() || g.http.is_some();
+        let value_keys = g.value.is_some()
+            || g.max.is_some()
+            || g.min.is_some()
+            || g.fail_above.is_some()
+            || g.fail_below.is_some();
+        if kinds.iter().filter(|k| **k).count() == 1 && !valued && value_keys {
+            self.problem(
+                spec,
+                format!("gate `{}`: `value`, `max`, `min`, `fail_above` and `fail_below` are for `command` and `http` gates", g.name),
+            );
+        }
+        if kinds.iter().filter(|k| **k).count() == 1 && valued {
+            return Some(Gate {
+                name: g.name.clone(),
+                kind: self.value_gate(spec, g, vars)?,
+            });
+        }
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            self.problem(
+                spec,
+                format!(
+                    "gate `{}`: give exactly one of `error_rate`, `latency`, `metric`, `promql`, `command`, `http`",
+                    g.name
+                ),
+            );
+            return None;
+        }
         let kind = match (&g.error_rate, &g.latency, &g.metric, &g.promql) {
             (Some(e), None, None, None) => {
                 if e.max.is_none() && e.max_over_baseline.is_none() {
@@ -1320,20 +1529,68 @@ impl Planner<'_> {
                 };
                 GateKind::Promql { query, bound }
             }
-            _ => {
-                self.problem(
-                    spec,
-                    format!(
-                        "gate `{}`: give exactly one of `error_rate`, `latency`, `metric`, `promql`",
-                        g.name
-                    ),
-                );
-                return None;
-            }
+            _ => unreachable!("exactly one kind of gate is given, checked above"),
         };
         Some(Gate {
             name: g.name.clone(),
             kind,
+        })
+    }
+
+    /// A `command` or `http` gate: where its JSON comes from, the pointer, and Argo Rollouts'
+    /// success condition (`max`/`min`) with an optional failure condition beyond it.
+    fn value_gate(
+        &mut self,
+        spec: &StepSpec,
+        g: &GateSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<GateKind> {
+        let source = match (&g.command, &g.http) {
+            (Some(c), _) => ValueSource::Command {
+                node: self.node(spec, &c.node, vars),
+                command: self.text(spec, &c.command, vars),
+            },
+            (None, Some(h)) => ValueSource::Http {
+                node: self.node(spec, &h.node, vars),
+                port: h.port,
+                method: self.method(spec, &h.method),
+                path: self.text(spec, &h.path, vars),
+                body: h.body.as_ref().map(|b| self.text(spec, b, vars)),
+            },
+            (None, None) => unreachable!("a value gate has a command or an endpoint"),
+        };
+        let Some(pointer) = &g.value else {
+            self.problem(
+                spec,
+                format!("gate `{}`: give `value`, the JSON pointer to the number to judge (e.g. /error_rate)", g.name),
+            );
+            return None;
+        };
+        self.pointer(spec, &format!("gate `{}`: value", g.name), pointer);
+        let bound = match Bound::from_spec(g.max, g.min) {
+            Ok(b) => b,
+            Err(m) => {
+                self.problem(spec, format!("gate `{}`: {m}", g.name));
+                return None;
+            }
+        };
+        let fail_beyond = match (bound, g.fail_above, g.fail_below) {
+            (_, None, None) => None,
+            (Bound::Max(m), Some(f), None) if f >= m => Some(f),
+            (Bound::Min(m), None, Some(f)) if f <= m => Some(f),
+            _ => {
+                self.problem(
+                    spec,
+                    format!("gate `{}`: `fail_above` goes with `max` and is at least it; `fail_below` goes with `min` and is at most it", g.name),
+                );
+                return None;
+            }
+        };
+        Some(GateKind::Value {
+            source,
+            pointer: pointer.clone(),
+            bound,
+            fail_beyond,
         })
     }
 
@@ -1499,6 +1756,88 @@ impl Planner<'_> {
                 )
             })
             .ok()
+    }
+
+    fn log(
+        &mut self,
+        spec: &StepSpec,
+        l: &LogSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<LogPlan> {
+        let after = match &l.after {
+            None => self.planned.last().cloned(),
+            Some(a) => {
+                let a = self.text(spec, a, vars);
+                self.planned
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| *name == a)
+                    .cloned()
+            }
+        };
+        let Some((after_name, after_id)) = after else {
+            let why = match &l.after {
+                None => "log: there is no step before this one: name the step the line must come after with `after`".to_string(),
+                Some(a) => format!("log.after: no step before this one is named `{a}`"),
+            };
+            self.problem(spec, why);
+            return None;
+        };
+        if l.file.is_some() != l.time.is_some() {
+            self.problem(spec, "log: a `file` needs `time`, the JSON pointer to each line's time (its lines are dated by it); the node's output is dated by Docker and takes neither".into());
+        }
+        if let Some(t) = &l.time {
+            self.pointer(spec, "log.time", t);
+        }
+        let (m, stops) = match (&l.line, &l.stops) {
+            (Some(m), None) => (m, false),
+            (None, Some(m)) => (m, true),
+            _ => {
+                self.problem(spec, "log: give exactly one of `line` (wait for the first line like it) and `stops` (wait until lines like it stop)".into());
+                return None;
+            }
+        };
+        if m.contains.is_none() && m.json.is_empty() {
+            self.problem(
+                spec,
+                "log: say what the line holds: `contains` and/or `json`".into(),
+            );
+        }
+        if !stops && l.quiet.is_some() {
+            self.problem(spec, "log.quiet goes with `stops`".into());
+        }
+        for p in m.json.keys() {
+            self.pointer(spec, "log json", p);
+        }
+        if !m.json.is_empty() && l.file.is_none() {
+            self.problem(spec, "log: `json` reads a file's JSON lines; the node's output is matched with `contains`".into());
+        }
+        Some(LogPlan {
+            node: self.node(spec, &l.node, vars),
+            file: l.file.as_ref().map(|f| self.text(spec, f, vars)),
+            time: l.time.clone(),
+            after: (after_id, after_name),
+            line: LineMatch {
+                contains: m.contains.as_ref().map(|c| self.text(spec, c, vars)),
+                json: m
+                    .json
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.text(spec, &v.0, vars)))
+                    .collect(),
+            },
+            stops,
+            quiet: l.quiet.unwrap_or(DEFAULT_QUIET),
+            within: l.within,
+        })
+    }
+
+    /// The method in capitals; one that is not HTTP's is a problem.
+    fn method(&mut self, spec: &StepSpec, raw: &str) -> String {
+        let method = raw.to_ascii_uppercase();
+        if !["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"].contains(&method.as_str()) {
+            self.problem(spec, format!("http.method `{raw}` is not an HTTP method"));
+        }
+        method
     }
 
     fn pointer(&mut self, spec: &StepSpec, field: &str, p: &str) {
@@ -1669,6 +2008,7 @@ fn count_actions(s: &StepSpec) -> usize {
         s.stop_background.is_some(),
         s.stall.is_some(),
         s.promql.is_some(),
+        s.log.is_some(),
     ]
     .into_iter()
     .filter(|x| *x)
@@ -2050,5 +2390,124 @@ mod tests {
             p[0].contains("give a new `image`, `env`, `command` or `entrypoint`"),
             "{p:?}"
         );
+    }
+
+    const CONFIG_ROLLOUT: &str = "  - name: Raise the sample rate
+    rollout:
+      stages:
+        - name: 1 %
+          steps:
+            - { name: Set 0.01, exec: { node: etcd1, command: 'echo 0.01' } }
+            - { name: Restart, restart: etcd1 }
+          hold: 20s
+        - name: 5 %
+          steps:
+            - { name: Set 0.05, exec: { node: etcd1, command: 'echo 0.05' } }
+      gates:
+        - name: analyzer error rate
+          command: { node: etcd1, command: analyze --window 10 }
+          value: /error_rate
+          max: 0.05
+          fail_above: 0.1
+        - { name: served errors, error_rate: { max: 0.02 } }
+      rollback:
+        kill_switch: { name: Turn it off, exec: { node: etcd1, command: 'echo off' } }
+        steps:
+          - name: Skipped from now on
+            log: { node: etcd1, file: /log.jsonl, time: /ts, stops: { json: { /status: applied } }, within: 60s }
+      expect: promoted
+";
+
+    #[test]
+    fn configuration_stages_number_their_steps_before_the_rollback() {
+        let plan = plan_steps_of(CONFIG_ROLLOUT).unwrap();
+        let Action::Rollout(r) = &plan.steps[0].action else {
+            panic!()
+        };
+        assert!(r.traffic.is_none());
+        let ids: Vec<Vec<&str>> = r
+            .stages
+            .iter()
+            .map(|st| match st {
+                StagePlan::Config { steps, .. } => steps.iter().map(|s| s.id.as_str()).collect(),
+                StagePlan::Traffic(_) => panic!(),
+            })
+            .collect();
+        assert_eq!(ids, [vec!["1.1.1", "1.1.2"], vec!["1.2.1"]]);
+        assert!(
+            matches!(&r.stages[0], StagePlan::Config { hold, .. } if *hold == Duration::from_secs(20))
+        );
+        assert_eq!(r.kill_switch.id, "1.3");
+        assert_eq!(r.rollback[0].id, "1.4");
+        let Action::Log(l) = &r.rollback[0].action else {
+            panic!()
+        };
+        // By default the line is awaited after the step before: the kill switch.
+        assert_eq!(l.after, ("1.3".to_string(), "Turn it off".to_string()));
+        assert!(l.stops && l.quiet == DEFAULT_QUIET);
+        assert_eq!(
+            r.gates[0].kind,
+            GateKind::Value {
+                source: ValueSource::Command {
+                    node: "etcd1".into(),
+                    command: "analyze --window 10".into()
+                },
+                pointer: "/error_rate".into(),
+                bound: Bound::Max(0.05),
+                fail_beyond: Some(0.1),
+            }
+        );
+    }
+
+    #[test]
+    fn configuration_rollouts_and_value_gates_say_what_is_wrong() {
+        let bad = |from: &str, to: &str| {
+            assert!(CONFIG_ROLLOUT.contains(from), "{from}");
+            problems_of(&CONFIG_ROLLOUT.replace(from, to)).join("\n")
+        };
+        let p = bad("        - name: 5 %\n          steps:\n            - { name: Set 0.05, exec: { node: etcd1, command: 'echo 0.05' } }\n", "        - 5\n");
+        assert!(p.contains("every stage as a share of traffic, or every stage as `{ name, steps, hold }`, not both"), "{p}");
+        let p = bad("{ max: 0.02 }", "{ max: 0.02, max_over_baseline: 0.01 }");
+        assert!(
+            p.contains("a configuration rollout has no baseline to compare with"),
+            "{p}"
+        );
+        let p = bad("      stages:\n", "      canary: etcd3\n      stages:\n");
+        assert!(
+            p.contains("`canary`, `baseline`, `traffic` and `weight_total` are for traffic stages"),
+            "{p}"
+        );
+        let p = bad("          value: /error_rate\n", "");
+        assert!(p.contains("give `value`, the JSON pointer"), "{p}");
+        let p = bad(
+            "          fail_above: 0.1\n",
+            "          fail_above: 0.01\n",
+        );
+        assert!(
+            p.contains("`fail_above` goes with `max` and is at least it"),
+            "{p}"
+        );
+        let p = bad(
+            "          max: 0.05\n",
+            "          max: 0.05\n          min: 0.01\n",
+        );
+        assert!(p.contains("give exactly one of `max` and `min`"), "{p}");
+        let p = bad("{ max: 0.02 }", "{ max: 0.02 }, value: /x");
+        assert!(p.contains("are for `command` and `http` gates"), "{p}");
+        let p = bad("file: /log.jsonl, time: /ts,", "file: /log.jsonl,");
+        assert!(p.contains("a `file` needs `time`"), "{p}");
+        let p = bad(
+            "log: { node: etcd1,",
+            "log: { node: etcd1, after: Nothing like it,",
+        );
+        assert!(
+            p.contains("log.after: no step before this one is named `Nothing like it`"),
+            "{p}"
+        );
+        let p = bad(
+            "stops: { json: { /status: applied } }",
+            "stops: { json: { /status: applied } }, line: { contains: x }",
+        );
+        assert!(p.contains("exactly one of `line`"), "{p}");
     }
 }

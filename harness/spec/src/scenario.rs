@@ -224,6 +224,9 @@ pub struct StepSpec {
     /// A PromQL condition asked of the monitoring Prometheus: it holds when the result
     /// has a sample (as an alert's expression does).
     pub promql: Option<Spanned<String>>,
+    /// Waits for a line in a node's output or in a file inside it, written after an
+    /// earlier step: the time from that step to the line is the step's time to effect.
+    pub log: Option<LogSpec>,
 
     /// Run the step only when this holds; otherwise it is skipped, with the reason.
     pub when: Option<WhenSpec>,
@@ -586,23 +589,76 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutSpec {
-    /// The canary's backend name, as the load's `served_by_header` reports it.
-    pub canary: String,
-    /// The other backends' names.
+    /// The canary's backend name, as the load's `served_by_header` reports it (traffic
+    /// stages only).
+    pub canary: Option<String>,
+    /// The other backends' names (traffic stages only).
+    #[serde(default)]
     pub baseline: Vec<String>,
-    /// The canary's share of the traffic at each stage, in percent, e.g. [1, 5, 10, 50, 100].
-    pub stages: Vec<f64>,
+    /// Either the canary's share of the traffic at each stage, in percent, e.g. [1, 5, 10,
+    /// 50, 100], or configuration stages: steps that apply the stage, and a hold.
+    pub stages: Vec<StageSpec>,
     /// Weight points shared by the backends (default: 100 per baseline backend).
     pub weight_total: Option<u32>,
     /// The command that sets the weights, run at each stage with `${canary_weight}`,
-    /// `${baseline_weight}` (each baseline's) and `${canary_percent}`.
-    pub traffic: ExecSpec,
+    /// `${baseline_weight}` (each baseline's) and `${canary_percent}` (traffic stages only).
+    pub traffic: Option<ExecSpec>,
     #[serde(default)]
     pub analysis: AnalysisSpec,
     pub gates: Vec<GateSpec>,
     pub rollback: RollbackSpec,
     /// The outcome the procedure must end in: `promoted` or `rolled_back`.
     pub expect: firedrill_types::summary::RolloutOutcome,
+}
+
+/// A stage of a rollout: a share of traffic in percent, or a configuration stage.
+#[derive(Debug)]
+pub enum StageSpec {
+    Traffic(f64),
+    Config(ConfigStageSpec),
+}
+
+/// A stage that changes the system's configuration (a flag set and a restart, an admin
+/// call), then holds while the gates judge it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigStageSpec {
+    pub name: String,
+    /// Apply the stage; run before its first evaluation.
+    pub steps: Vec<StepSpec>,
+    /// The stage's minimum observation: it is promoted no sooner, however many
+    /// evaluations have passed (default 0).
+    #[serde(default, with = "humantime_serde")]
+    pub hold: Option<Duration>,
+}
+
+impl<'de> Deserialize<'de> for StageSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StageSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a share of traffic in percent, or a stage `{ name, steps, hold }`")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<StageSpec, E> {
+                Ok(StageSpec::Traffic(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StageSpec, E> {
+                Ok(StageSpec::Traffic(v as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StageSpec, E> {
+                Ok(StageSpec::Traffic(v as f64))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<StageSpec, A::Error> {
+                ConfigStageSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(StageSpec::Config)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// How the gates of each stage are evaluated.
@@ -630,7 +686,8 @@ pub struct AnalysisSpec {
     pub consecutive_failure_limit: Option<u32>,
 }
 
-/// One gate: a name and exactly one of `error_rate`, `latency`, `metric`, `promql`.
+/// One gate: a name and exactly one of `error_rate`, `latency`, `metric`, `promql`,
+/// `command`, `http`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateSpec {
@@ -639,6 +696,22 @@ pub struct GateSpec {
     pub latency: Option<LatencyGateSpec>,
     pub metric: Option<MetricGateSpec>,
     pub promql: Option<PromqlGateSpec>,
+    /// A command run inside a node whose output is JSON (an analyzer script)...
+    pub command: Option<ExecSpec>,
+    /// ...or a request to a node's endpoint that answers JSON (a config or stats endpoint),
+    /// asked at each evaluation.
+    pub http: Option<HttpSpec>,
+    /// `command` and `http`: a JSON pointer to the value, a number (or a string holding
+    /// one); `null` or nothing there is no data.
+    pub value: Option<String>,
+    /// `command` and `http`: passes at most / at least this (Argo Rollouts' success
+    /// condition)...
+    pub max: Option<f64>,
+    pub min: Option<f64>,
+    /// ...and with these fails only beyond them (its failure condition): a value between
+    /// the two is inconclusive.
+    pub fail_above: Option<f64>,
+    pub fail_below: Option<f64>,
 }
 
 /// A query asked of the monitoring Prometheus at each evaluation, as Argo Rollouts'
@@ -705,4 +778,40 @@ pub struct RollbackSpec {
     /// Run after the kill switch, e.g. revert the canary's version.
     #[serde(default)]
     pub steps: Vec<StepSpec>,
+}
+
+/// A wait for a line written after an earlier step, in a node's output (Docker's own
+/// timestamps date each line) or in a file inside the node (JSON lines dated by `time`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    pub node: String,
+    /// A file inside the node; its lines must be JSON objects with a time.
+    pub file: Option<String>,
+    /// A file's lines: the JSON pointer to each line's time, in seconds since the epoch
+    /// (a number) or RFC 3339 (a string).
+    pub time: Option<String>,
+    /// The step the line must come after (its start is where the time to effect begins);
+    /// default the step before this one.
+    pub after: Option<String>,
+    /// Wait for the first line like this...
+    pub line: Option<LineSpec>,
+    /// ...or until lines like this stop: none for `quiet` while other lines go on. The
+    /// time to effect is then the last such line's.
+    pub stops: Option<LineSpec>,
+    /// With `stops`: how long no such line may come, while others do (default 5s).
+    #[serde(default, with = "humantime_serde")]
+    pub quiet: Option<Duration>,
+    /// The time to effect the step allows; it fails beyond it.
+    #[serde(with = "humantime_serde")]
+    pub within: Duration,
+}
+
+/// What a line must hold: text, and/or JSON values by pointer (all must equal).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSpec {
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub json: BTreeMap<String, Scalar>,
 }

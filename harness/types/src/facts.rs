@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Micros, Op};
 use crate::monitoring::MonitoringFacts;
-use crate::summary::{NodeRecord, RolloutResult, StepRecord, Timings};
+use crate::summary::{EffectResult, NodeRecord, RolloutResult, StepRecord, Timings};
 
 /// A span of the run clock that a scenario marks on a step, for the backup-mode checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -115,6 +115,8 @@ pub struct RunFacts {
     pub recoveries: Vec<RecoveryMark>,
     pub rollout: Option<RolloutResult>,
     pub kill_switch: Option<KillSwitchRun>,
+    /// What each `log` step saw, in order.
+    pub effects: Vec<EffectResult>,
     pub nodes: Vec<NodeRecord>,
     pub read_back: ReadBack,
     pub converge: Vec<ConvergeRun>,

@@ -53,6 +53,9 @@ pub struct Summary {
     /// The staged rollout, when a step ran one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutResult>,
+    /// The time to effect of every `log` step that ran, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<EffectResult>,
     /// The per-key linearizability verdict of the history (absent when `checks.reads` is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linearizability: Option<LinearizabilityResult>,
@@ -378,6 +381,9 @@ pub struct RolloutResult {
 pub struct StageResult {
     /// 1-based.
     pub index: usize,
+    /// A configuration stage's name (its traffic fields are then 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The share of traffic the stage asks for, in percent.
     pub percent: f64,
     pub canary_weight: u32,
@@ -401,6 +407,9 @@ pub enum GateOutcome {
     Fail,
     /// Too few samples, or the metric could not be read.
     NoData,
+    /// A value between a gate's success and failure conditions (Argo Rollouts'
+    /// inconclusive): the analysis's `no_data` policy decides, as for no data.
+    Inconclusive,
 }
 
 /// One gate judged over one window.
@@ -421,6 +430,25 @@ pub struct GateEvaluation {
     pub baseline_samples: u64,
     pub outcome: GateOutcome,
     pub detail: String,
+}
+
+/// A `log` step's time to effect: from the start of the step it waits on to the line that
+/// shows the change (under `stops`, the last line of the old behaviour).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectResult {
+    /// The `log` step.
+    pub step: String,
+    /// The step whose change it waits for, and when that step began (run clock).
+    pub after: String,
+    pub from: Micros,
+    /// The line's time; `None`: the change never showed.
+    pub at: Option<Micros>,
+    pub time_to_effect_ms: Option<f64>,
+    pub limit_ms: f64,
+    /// The line that shows it (`None` under `stops` when no old line came after the step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    pub pass: bool,
 }
 
 /// How fast the kill switch stopped traffic to the canary.

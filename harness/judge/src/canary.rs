@@ -70,6 +70,15 @@ pub fn history_gate(
     let baseline: Vec<&Op> = in_window().filter(|op| who.is_baseline(op)).collect();
     // A metric or promql gate's unit: judged elsewhere, it has no data here.
     let mut e = unjudged(gate, String::new(), window);
+    // A configuration rollout judges the whole service, with no baseline to compare.
+    let (subject, compared) = match who.canary {
+        Some(_) => ("canary ", true),
+        None => ("", false),
+    };
+    let baseline_note = |value: Option<String>, samples: u64| match compared {
+        true => baseline_note(value, samples, min_samples),
+        false => String::new(),
+    };
     match &gate.kind {
         GateKind::ErrorRate {
             max,
@@ -83,7 +92,7 @@ pub fn history_gate(
                 ops.iter().filter(|op| !op.answered()).count() as f64 / ops.len() as f64
             };
             if e.samples < min_samples {
-                e.detail = no_data(e.samples, min_samples, "canary operations");
+                e.detail = no_data(e.samples, min_samples, &format!("{subject}operations"));
                 return e;
             }
             let observed = rate(&canary);
@@ -94,10 +103,10 @@ pub fn history_gate(
             e.limit = limit;
             e.outcome = judge(observed, limit);
             e.detail = format!(
-                "canary {} errors in {} operations{}{}",
+                "{subject}{} errors in {} operations{}{}",
                 percent(observed),
                 e.samples,
-                baseline_note(base.map(percent), e.baseline_samples, min_samples),
+                baseline_note(base.map(percent), e.baseline_samples),
                 limit_note(
                     limit.map(percent),
                     note,
@@ -126,7 +135,7 @@ pub fn history_gate(
             e.samples = c.len() as u64;
             e.baseline_samples = b.len() as u64;
             if e.samples < min_samples {
-                e.detail = no_data(e.samples, min_samples, "successful canary operations");
+                e.detail = no_data(e.samples, min_samples, &format!("successful {subject}operations"));
                 return e;
             }
             let observed = ms(quantile_of(&c, *quantile));
@@ -138,15 +147,11 @@ pub fn history_gate(
             e.limit = limit;
             e.outcome = judge(observed, limit);
             e.detail = format!(
-                "canary {} {:.1} ms over {} successful operations{}{}",
+                "{subject}{} {:.1} ms over {} successful operations{}{}",
                 e.metric,
                 observed,
                 e.samples,
-                baseline_note(
-                    base.map(|b| format!("{b:.1} ms")),
-                    e.baseline_samples,
-                    min_samples
-                ),
+                baseline_note(base.map(|b| format!("{b:.1} ms")), e.baseline_samples),
                 limit_note(
                     limit.map(|l| format!("{l:.1} ms")),
                     note,
@@ -1021,6 +1026,21 @@ mod tests {
             let e = value(0.05, None, answer);
             assert_eq!(e.outcome, GateOutcome::Fail, "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_configuration_rollout_judges_every_operation_without_a_baseline() {
+        let mut all = ops("c", 0, 50, 1000, 10);
+        all.extend(ops("b1", 0, 50, 1000, 0));
+        // A service without a proxy names no backend: its operations count all the same.
+        all.extend(ops("b2", 0, 50, 1000, 0).into_iter().map(|op| Op { backend: None, ..op }));
+        let whole_service = Backends {
+            canary: None,
+            baseline: &[],
+        };
+        let e = history_gate(&error_gate(Some(0.2), None), &all, whole(), whole_service, 10);
+        assert_eq!(e.samples, 150, "{e:?}");
+        assert_eq!(e.detail, "3.33 % errors in 150 operations; limit 20.00 % (absolute)");
     }
 
     #[test]

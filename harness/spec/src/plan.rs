@@ -1006,6 +1006,14 @@ impl Planner<'_> {
         } else if let Some(q) = &spec.promql {
             self.promql(spec, q, vars)
         } else if let Some(l) = &spec.log {
+            if self.in_background {
+                // Its time to effect belongs to the procedure's record, as a rollout's does.
+                self.problem(
+                    spec,
+                    "a `log` step cannot run in a background: wait for the change in the procedure"
+                        .into(),
+                );
+            }
             Action::Log(Box::new(self.log(spec, l, vars)?))
         } else if let Some(r) = &spec.rollout {
             if self.in_background {
@@ -2509,5 +2517,17 @@ mod tests {
             "stops: { json: { /status: applied } }, line: { contains: x }",
         );
         assert!(p.contains("exactly one of `line`"), "{p}");
+        let p = problems_of(
+            "  - name: Watch in the background
+    background:
+      name: watch
+      steps:
+        - { name: Poke, exec: { node: etcd1, command: 'true' } }
+        - name: See it
+          log: { node: etcd1, line: { contains: poked }, within: 5s }
+",
+        )
+        .join("\n");
+        assert!(p.contains("a `log` step cannot run in a background"), "{p}");
     }
 }

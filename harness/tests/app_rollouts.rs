@@ -21,7 +21,11 @@ fn a_healthy_new_path_is_promoted_stage_by_stage_after_each_hold() {
     assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
     let r = s.rollout.as_ref().expect("the rollout's record");
     assert_eq!(r.outcome, Some(RolloutOutcome::Promoted), "{r:#?}");
-    let names: Vec<&str> = r.stages.iter().filter_map(|st| st.name.as_deref()).collect();
+    let names: Vec<&str> = r
+        .stages
+        .iter()
+        .filter_map(|st| st.name.as_deref())
+        .collect();
     assert_eq!(names, ["sample 1 %", "sample 5 %", "sample 10 %"]);
     for st in &r.stages {
         // Held at least 10 s, however early its evaluations passed.
@@ -53,7 +57,10 @@ fn a_new_path_that_fails_is_stopped_at_the_first_stage_and_the_kill_switch_takes
     let (run, s, _out) = drill("examples/ranker/scenarios/sabotage/new-path-errors.yaml", 7);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(s.verdict, Verdict::Fail);
-    reason(&s, "the rollout ended rolled_back, but the scenario expects promoted");
+    reason(
+        &s,
+        "the rollout ended rolled_back, but the scenario expects promoted",
+    );
     let r = s.rollout.as_ref().unwrap();
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack));
     assert_eq!(r.stages.len(), 1, "stopped at its first stage: {r:#?}");
@@ -103,8 +110,14 @@ fn a_kill_switch_that_is_never_applied_fails_its_time_to_effect() {
     let proof = step(&s, EFFECT_STEP);
     assert_eq!(proof.status, StepStatus::Failed, "{proof:?}");
     let why = proof.error.as_deref().unwrap();
-    assert!(why.contains("the change never stopped within 60 s"), "{why}");
+    assert!(
+        why.contains("the change never stopped within 60 s"),
+        "{why}"
+    );
     reason(&s, EFFECT_STEP);
     let e = &s.effects[0];
-    assert!(!e.pass && e.at.is_none() && e.time_to_effect_ms.is_none(), "{e:?}");
+    assert!(
+        !e.pass && e.at.is_none() && e.time_to_effect_ms.is_none(),
+        "{e:?}"
+    );
 }

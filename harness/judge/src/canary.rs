@@ -135,7 +135,11 @@ pub fn history_gate(
             e.samples = c.len() as u64;
             e.baseline_samples = b.len() as u64;
             if e.samples < min_samples {
-                e.detail = no_data(e.samples, min_samples, &format!("successful {subject}operations"));
+                e.detail = no_data(
+                    e.samples,
+                    min_samples,
+                    &format!("successful {subject}operations"),
+                );
                 return e;
             }
             let observed = ms(quantile_of(&c, *quantile));
@@ -1033,14 +1037,26 @@ mod tests {
         let mut all = ops("c", 0, 50, 1000, 10);
         all.extend(ops("b1", 0, 50, 1000, 0));
         // A service without a proxy names no backend: its operations count all the same.
-        all.extend(ops("b2", 0, 50, 1000, 0).into_iter().map(|op| Op { backend: None, ..op }));
+        all.extend(ops("b2", 0, 50, 1000, 0).into_iter().map(|op| Op {
+            backend: None,
+            ..op
+        }));
         let whole_service = Backends {
             canary: None,
             baseline: &[],
         };
-        let e = history_gate(&error_gate(Some(0.2), None), &all, whole(), whole_service, 10);
+        let e = history_gate(
+            &error_gate(Some(0.2), None),
+            &all,
+            whole(),
+            whole_service,
+            10,
+        );
         assert_eq!(e.samples, 150, "{e:?}");
-        assert_eq!(e.detail, "3.33 % errors in 150 operations; limit 20.00 % (absolute)");
+        assert_eq!(
+            e.detail,
+            "3.33 % errors in 150 operations; limit 20.00 % (absolute)"
+        );
     }
 
     #[test]

@@ -4,15 +4,18 @@
 
 use firedrill_types::monitoring::MonitoringResult;
 use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, GateOutcome, KillSwitchResult, LoadStats, NodeRecord,
-    PhaseResult, ReadResult, RecoveryResult, RolloutResult, StepOutput, StepRecord, StepStatus,
-    Summary, Verdict,
+    BackupResult, CheckResult, DataResult, EffectResult, GateOutcome, KillSwitchResult, LoadStats,
+    NodeRecord, PhaseResult, ReadResult, RecoveryResult, RolloutResult, StageResult, StepOutput,
+    StepRecord, StepStatus, Summary, Verdict,
 };
 
 use crate::{
-    capitalized, data_sentence, millis, percent, plural, reads_sentence, run_clock,
-    seconds_from_ms, slo_value, tally, wall_clock, FOLD_LINES,
+    capitalized, data_sentence, first_line, millis, percent, plural, reads_sentence, run_clock,
+    seconds_from_ms, seconds_tenths, slo_value, tally, wall_clock, FOLD_LINES,
 };
+
+/// How much of a log line the time to effect quotes: enough to recognise it.
+const LINE_CHARS: usize = 100;
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,10 +441,14 @@ pub fn backup(b: &BackupResult, d: &DataResult) -> Backup {
     }
 }
 
-/// A canary rollout: how it ended against what was expected, its stages and gates.
+/// A rollout: how it ended against what was expected, its stages and gates.
 pub struct Rollout {
-    pub canary: String,
-    pub baseline: Vec<String>,
+    /// `Canary rollout`, or `Staged rollout` for one by configuration.
+    pub title: &'static str,
+    /// The step that ran it.
+    pub step: String,
+    /// `None`: a rollout by configuration, which moves no traffic.
+    pub traffic: Option<Traffic>,
     /// `promoted`, `rolled_back`, or `not finished`.
     pub outcome: &'static str,
     /// `None`: it ended as expected.
@@ -452,10 +459,27 @@ pub struct Rollout {
     pub kill_switch: Option<KillSwitch>,
 }
 
+/// Where a canary rollout shifts the traffic.
+pub struct Traffic {
+    pub canary: String,
+    pub baseline: Vec<String>,
+}
+
 pub struct KillSwitch {
     pub pass: bool,
     /// `(step 7.1) at 27.100 s: the canary served its last request …`.
     pub sentence: String,
+}
+
+/// A rollout by configuration: its stages run steps (set a flag, restart) and hold, so there
+/// is no canary, no traffic share and no baseline to compare with.
+pub fn by_configuration(r: &RolloutResult) -> bool {
+    r.canary.is_empty()
+}
+
+/// A stage as its rollout names it: `sample 1 %` by configuration, `5 %` of the traffic.
+pub fn stage_label(s: &StageResult) -> String {
+    s.name.clone().unwrap_or_else(|| format!("{} %", s.percent))
 }
 
 pub fn rollout(r: &RolloutResult) -> Rollout {
@@ -465,6 +489,12 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
         ("Weights (canary / each baseline)", Align::Right),
         ("Run clock (s)", Align::Left),
         ("Observed share", Align::Right),
+        ("Decision", Align::Left),
+    ];
+    const CONFIGURATION_STAGES: &[Column] = &[
+        ("Stage", Align::Right),
+        ("Name", Align::Left),
+        ("Run clock (s)", Align::Left),
         ("Decision", Align::Left),
     ];
     const EVALUATIONS: &[Column] = &[
@@ -478,20 +508,41 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
         ("Samples", Align::Right),
         ("Result", Align::Left),
     ];
+    // The gates judge the value itself: there is no baseline.
+    const CONFIGURATION_EVALUATIONS: &[Column] = &[
+        ("Stage", Align::Right),
+        ("At (s)", Align::Right),
+        ("Gate", Align::Left),
+        ("Metric", Align::Left),
+        ("Value", Align::Right),
+        ("Limit", Align::Right),
+        ("Samples", Align::Right),
+        ("Result", Align::Left),
+    ];
+    let configuration = by_configuration(r);
     let stages = r
         .stages
         .iter()
         .map(|s| {
-            [
-                s.index.to_string(),
-                format!("{} %", s.percent),
-                format!("{} / {}", s.canary_weight, s.baseline_weight),
-                format!("{} – {}", run_clock(s.start), run_clock(s.end)),
-                s.observed_share.map_or_else(|| "n/a".to_string(), percent),
-                s.decision.clone(),
-            ]
-            .map(Cell::Text)
-            .to_vec()
+            let clock = format!("{} – {}", run_clock(s.start), run_clock(s.end));
+            let row = if configuration {
+                vec![
+                    s.index.to_string(),
+                    s.name.clone().unwrap_or_else(|| "—".to_string()),
+                    clock,
+                    s.decision.clone(),
+                ]
+            } else {
+                vec![
+                    s.index.to_string(),
+                    format!("{} %", s.percent),
+                    format!("{} / {}", s.canary_weight, s.baseline_weight),
+                    clock,
+                    s.observed_share.map_or_else(|| "n/a".to_string(), percent),
+                    s.decision.clone(),
+                ]
+            };
+            row.into_iter().map(Cell::Text).collect()
         })
         .collect();
     let evaluations = r
@@ -502,13 +553,17 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
             let value = |v: Option<f64>| {
                 Cell::Text(v.map_or_else(|| "n/a".to_string(), |v| slo_value(v, e.unit)))
             };
-            vec![
+            let mut row = vec![
                 Cell::Text(stage.to_string()),
                 Cell::Text(run_clock(e.at)),
                 Cell::text(&e.gate),
                 Cell::text(&e.metric),
                 value(e.canary),
-                value(e.baseline),
+            ];
+            if !configuration {
+                row.push(value(e.baseline));
+            }
+            row.extend([
                 value(e.limit),
                 Cell::Text(e.samples.to_string()),
                 Cell::Mark {
@@ -519,21 +574,38 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
                     },
                     word: gate_outcome(e.outcome),
                 },
-            ]
+            ]);
+            row
         })
         .collect();
     Rollout {
-        canary: r.canary.clone(),
-        baseline: r.baseline.clone(),
+        title: if configuration {
+            "Staged rollout"
+        } else {
+            "Canary rollout"
+        },
+        step: r.step.clone(),
+        traffic: (!configuration).then(|| Traffic {
+            canary: r.canary.clone(),
+            baseline: r.baseline.clone(),
+        }),
         outcome: rollout_outcome(r),
         expected: (r.outcome != Some(r.expected)).then(|| r.expected.name()),
         failure: r.failure.clone(),
         stages: Table {
-            columns: STAGES,
+            columns: if configuration {
+                CONFIGURATION_STAGES
+            } else {
+                STAGES
+            },
             rows: stages,
         },
         evaluations: Table {
-            columns: EVALUATIONS,
+            columns: if configuration {
+                CONFIGURATION_EVALUATIONS
+            } else {
+                EVALUATIONS
+            },
             rows: evaluations,
         },
         kill_switch: r.kill_switch.as_ref().map(kill_switch),
@@ -618,6 +690,65 @@ pub fn recoveries(recoveries: &[RecoveryResult]) -> Option<TableSection> {
         note: Some(
             "Measured from the end of the step: until the node's first successful operation, \
              and until the whole load was back within the recovery phase's error-rate limit.",
+        ),
+    })
+}
+
+/// The name of the step `id` names, when the summary has it.
+pub fn step_name<'a>(steps: &'a [StepRecord], id: &str) -> Option<&'a str> {
+    steps.iter().find(|s| s.id == id).map(|s| s.name.as_str())
+}
+
+/// `5.4 New requests are no longer sampled`, or the bare id of a step the summary lacks.
+fn step_title(steps: &[StepRecord], id: &str) -> String {
+    match step_name(steps, id) {
+        Some(name) => format!("{id} {name}"),
+        None => id.to_string(),
+    }
+}
+
+/// One row per `log` step: how long the change it waits for took to show; `None` when the
+/// scenario has no `log` step.
+pub fn effects(effects: &[EffectResult], steps: &[StepRecord]) -> Option<TableSection> {
+    const COLUMNS: &[Column] = &[
+        ("Step", Align::Left),
+        ("After step", Align::Left),
+        ("Time to effect", Align::Right),
+        ("Limit", Align::Right),
+        ("Result", Align::Left),
+        ("Line", Align::Wrap),
+    ];
+    let rows = effects
+        .iter()
+        .map(|e| {
+            vec![
+                Cell::Text(step_title(steps, &e.step)),
+                Cell::Text(step_title(steps, &e.after)),
+                Cell::Text(
+                    e.time_to_effect_ms
+                        .map_or_else(|| "never".to_string(), seconds_tenths),
+                ),
+                Cell::Text(seconds_tenths(e.limit_ms)),
+                Cell::mark(e.pass, "met", "missed"),
+                e.line.as_deref().map_or_else(
+                    || Cell::text("—"),
+                    |line| Cell::Code(first_line(line, LINE_CHARS)),
+                ),
+            ]
+        })
+        .collect();
+    (!effects.is_empty()).then_some(TableSection {
+        id: "effects",
+        title: "Time to effect",
+        table: Table {
+            columns: COLUMNS,
+            rows,
+        },
+        empty: "",
+        note: Some(
+            "From the start of the step waited on to the log line that shows its change (for a \
+             change that stops lines, the last line of the old behaviour); never: the change \
+             did not show.",
         ),
     })
 }

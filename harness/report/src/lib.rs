@@ -215,6 +215,15 @@ fn seconds_from_ms(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
 
+/// Milliseconds as seconds with 1 decimal: `1234.0` → `1.2 s`.
+fn seconds_tenths(ms: f64) -> String {
+    if ms.is_finite() {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        "n/a".to_string()
+    }
+}
+
 /// A time on the run clock (microseconds) as seconds with 3 decimals: `1_234_567` → `1.235`.
 fn run_clock(micros: u64) -> String {
     // Round to the nearest millisecond rather than truncating.
@@ -847,6 +856,8 @@ mod tests {
         assert_eq!(millis(f64::INFINITY), "n/a");
         assert_eq!(seconds_from_ms(47_318), "47.318 s");
         assert_eq!(seconds_from_ms(5), "0.005 s");
+        assert_eq!(seconds_tenths(1_234.0), "1.2 s");
+        assert_eq!(seconds_tenths(60_000.0), "60.0 s");
         assert_eq!(run_clock(10_012_345), "10.012");
         assert_eq!(run_clock(1_999_600), "2.000");
         assert_eq!(slo_value(0.5, Unit::Ratio), "50.00 %");

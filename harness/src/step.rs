@@ -1356,8 +1356,13 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             ) => {
                 hold = *h;
                 stage.name = Some(name.clone());
+                // A step of the stage that fails (a smoke test, a partial deployment) is a
+                // failed stage: it rolls back, as a gate does.
                 if let Err(e) = run_nested(steps, ctx).await {
-                    error = Some(format!("stage {} `{name}`: {e}", i + 1));
+                    let why = format!("stage {} ({name}): {e}", i + 1);
+                    stage.decision = format!("rolled back: {why}");
+                    result.stages.push(stage);
+                    result.failure = Some(why);
                     break;
                 }
                 stage.start = ctx.now();

@@ -40,6 +40,17 @@ fn a_healthy_new_path_is_promoted_stage_by_stage_after_each_hold() {
         assert!(read.len() >= 3, "{st:#?}");
         assert!(read.iter().all(|v| *v <= 0.01), "{read:?}");
     }
+    // The smoke pack ran one step per row of its CSV, each passing.
+    let smoke: Vec<_> = s
+        .steps
+        .iter()
+        .filter(|st| st.name.starts_with("Smoke "))
+        .collect();
+    assert_eq!(smoke.len(), 5, "{smoke:?}");
+    assert!(
+        smoke.iter().all(|st| st.status == StepStatus::Passed),
+        "{smoke:?}"
+    );
     // Each stage's steps ran, numbered under the rollout; the kill switch did not.
     assert_eq!(step(&s, "Restart ranker at 5 %").id, "2.2.2");
     assert_eq!(step(&s, "Restart ranker at 5 %").status, StepStatus::Passed);
@@ -119,5 +130,46 @@ fn a_kill_switch_that_is_never_applied_fails_its_time_to_effect() {
     assert!(
         !e.pass && e.at.is_none() && e.time_to_effect_ms.is_none(),
         "{e:?}"
+    );
+}
+
+#[test]
+fn a_failing_row_of_the_smoke_pack_fails_its_stage_and_rolls_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, s, _out) = drill(
+        "examples/ranker/scenarios/sabotage/smoke-pack-row-fails.yaml",
+        7,
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(s.verdict, Verdict::Fail);
+    let r = s.rollout.as_ref().unwrap();
+    assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
+    assert_eq!(r.stages.len(), 1, "{r:#?}");
+    // One step per row of the CSV: the first five passed, the sixth failed the stage.
+    for n in 1..=5 {
+        let row = s
+            .steps
+            .iter()
+            .find(|st| st.name.starts_with(&format!("Smoke {n}: ")))
+            .unwrap();
+        assert_eq!(row.status, StepStatus::Passed, "{row:?}");
+    }
+    let bad = step(&s, "Smoke 6: config offers reranker-v2");
+    assert_eq!(bad.status, StepStatus::Failed, "{bad:?}");
+    let failure = r.failure.as_deref().unwrap();
+    assert!(
+        failure.contains(
+            "`Smoke 6: config offers reranker-v2` failed: output does not contain `reranker-v2`"
+        ),
+        "{failure}"
+    );
+    // Nothing after the failing row ran: the flag was never set.
+    assert_eq!(
+        step(&s, "Set the sample rate to 0.01").status,
+        StepStatus::Skipped
+    );
+    reason(
+        &s,
+        "the rollout ended rolled_back, but the scenario expects promoted",
     );
 }

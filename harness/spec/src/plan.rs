@@ -785,7 +785,20 @@ impl Planner<'_> {
                         "a `for_each` step has no other action: move it into its `steps`".into(),
                     );
                 }
-                if each.items.is_empty() {
+                let items: Vec<BTreeMap<String, String>> = match &each.rows {
+                    None => each
+                        .items
+                        .iter()
+                        .map(|item| BTreeMap::from([(each.var.clone(), item.clone())]))
+                        .collect(),
+                    Some(file) => {
+                        if !each.items.is_empty() {
+                            self.problem(spec, "for_each: give `in` (the items) or `rows` (a file of rows), not both".into());
+                        }
+                        self.rows(spec, &each.var, file)
+                    }
+                };
+                if items.is_empty() && each.rows.is_none() {
                     self.problem(
                         spec,
                         "for_each.in is empty: list the items to loop over".into(),
@@ -805,9 +818,9 @@ impl Planner<'_> {
                 }
                 let when = self.when(spec, vars);
                 let before = out.len();
-                for (j, item) in each.items.iter().enumerate() {
+                for (j, item) in items.into_iter().enumerate() {
                     let mut inner = vars.clone();
-                    inner.insert(each.var.clone(), item.clone());
+                    inner.extend(item);
                     self.plan_steps(&each.steps, &format!("{id}.{}.", j + 1), 1, &inner, out);
                 }
                 // The loop's condition is checked by each of its steps when it comes to run.
@@ -872,7 +885,7 @@ impl Planner<'_> {
             Action::Http {
                 node: node(self, &h.node),
                 port: h.port,
-                method: self.method(spec, &h.method),
+                method: self.method(spec, &h.method, vars),
                 path: self.text(spec, &h.path, vars),
                 body: h.body.as_ref().map(|b| self.text(spec, b, vars)),
             }
@@ -1561,7 +1574,7 @@ impl Planner<'_> {
             (None, Some(h)) => ValueSource::Http {
                 node: self.node(spec, &h.node, vars),
                 port: h.port,
-                method: self.method(spec, &h.method),
+                method: self.method(spec, &h.method, vars),
                 path: self.text(spec, &h.path, vars),
                 body: h.body.as_ref().map(|b| self.text(spec, b, vars)),
             },
@@ -1633,7 +1646,17 @@ impl Planner<'_> {
             .and_then(|r| self.regex(spec, "expect.stdout_regex", r));
         Expectation {
             exit_code: e.exit_code.or(runs_command.then_some(0)),
-            status: e.status,
+            status: e.status.as_ref().and_then(|raw| {
+                let text = self.text(spec, &raw.0, vars);
+                let code = text.parse::<u16>().ok().filter(|c| (100..600).contains(c));
+                if code.is_none() {
+                    self.problem(
+                        spec,
+                        format!("expect.status `{text}` is not an HTTP status (100 to 599)"),
+                    );
+                }
+                code
+            }),
             stdout_contains: e
                 .stdout_contains
                 .iter()
@@ -1839,9 +1862,105 @@ impl Planner<'_> {
         })
     }
 
-    /// The method in capitals; one that is not HTTP's is a problem.
-    fn method(&mut self, spec: &StepSpec, raw: &str) -> String {
-        let method = raw.to_ascii_uppercase();
+    /// The rows of a `for_each.rows` file (relative to the scenario) as variables: each
+    /// field as `var.field`, and `var` as the row's number from 1. CSV has a header line;
+    /// JSONL one object per line, its values as text (a string by its contents).
+    fn rows(&mut self, spec: &StepSpec, var: &str, file: &str) -> Vec<BTreeMap<String, String>> {
+        let path = self.file.parent().unwrap_or(Path::new(".")).join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.problem(
+                    spec,
+                    format!("for_each.rows: cannot read {}: {e}", path.display()),
+                );
+                return Vec::new();
+            }
+        };
+        let mut rows = Vec::new();
+        if file.ends_with(".jsonl") {
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
+                    Ok(object) => rows.push(
+                        object
+                            .into_iter()
+                            .map(|(k, v)| match v {
+                                serde_json::Value::String(s) => (k, s),
+                                other => (k, other.to_string()),
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    Err(e) => self.problems.push(Diagnostic::at(
+                        &path,
+                        i as u64 + 1,
+                        1,
+                        format!("a row of for_each.rows is not a JSON object: {e}"),
+                    )),
+                }
+            }
+        } else if file.ends_with(".csv") {
+            let mut reader = csv::Reader::from_reader(text.as_bytes());
+            let header = match reader.headers() {
+                Ok(h) => h.clone(),
+                Err(e) => {
+                    self.problems
+                        .push(Diagnostic::at(&path, 1, 1, format!("for_each.rows: {e}")));
+                    return Vec::new();
+                }
+            };
+            for record in reader.records() {
+                match record {
+                    Ok(r) => rows.push(
+                        header
+                            .iter()
+                            .map(String::from)
+                            .zip(r.iter().map(String::from))
+                            .collect(),
+                    ),
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        self.problems.push(Diagnostic::at(
+                            &path,
+                            line,
+                            1,
+                            format!("for_each.rows: {e}"),
+                        ));
+                    }
+                }
+            }
+        } else {
+            self.problem(
+                spec,
+                format!("for_each.rows: `{file}` is neither .csv nor .jsonl"),
+            );
+        }
+        if rows.is_empty() {
+            self.problem(
+                spec,
+                format!("for_each.rows: {} has no rows", path.display()),
+            );
+        }
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, fields)| {
+                let mut vars: BTreeMap<String, String> = fields
+                    .into_iter()
+                    .map(|(k, v)| (format!("{var}.{k}"), v))
+                    .collect();
+                vars.insert(var.to_string(), (i + 1).to_string());
+                vars
+            })
+            .collect()
+    }
+
+    /// The method in capitals (it may be a variable known now, as a row's); one that is not
+    /// HTTP's is a problem.
+    fn method(&mut self, spec: &StepSpec, raw: &str, vars: &BTreeMap<String, String>) -> String {
+        let method = self.text(spec, raw, vars).to_ascii_uppercase();
         if !["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"].contains(&method.as_str()) {
             self.problem(spec, format!("http.method `{raw}` is not an HTTP method"));
         }
@@ -2529,5 +2648,62 @@ mod tests {
         )
         .join("\n");
         assert!(p.contains("a `log` step cannot run in a background"), "{p}");
+    }
+
+    #[test]
+    fn for_each_rows_unrolls_a_smoke_pack_of_csv_or_jsonl_rows() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("smoke.csv"),
+            "name,path,contains\nconfig,/api/config,\"classic\"\nhealth,/healthz,ok\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("smoke.jsonl"),
+            "{\"name\": \"v\", \"status\": 200}\n\n{\"name\": \"w\", \"status\": 404}\n",
+        )
+        .unwrap();
+        let scenario = |rows: &str| {
+            let file = dir.path().join("s.yaml");
+            std::fs::write(
+                &file,
+                format!(
+                    "name: t\ndescription: t\ncluster:\n  compose: {}\nload:\n  profile: {}\nsteps:
+  - name: Smoke
+    for_each:
+      var: row
+      rows: {rows}
+      steps:
+        - name: Smoke ${{row}} ${{row.name}}
+          http: {{ node: etcd1, port: 2379, path: '/${{row.name}}' }}
+",
+                    root.join("compose/etcd-3.yaml").display(),
+                    root.join("loadprofiles/etcd-kv.yaml").display()
+                ),
+            )
+            .unwrap();
+            Plan::load(&file).map_err(|d| d.into_iter().map(|d| d.to_string()).collect::<Vec<_>>())
+        };
+        let plan = scenario("smoke.csv").unwrap();
+        let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Smoke 1 config", "Smoke 2 health"]);
+        assert_eq!(plan.steps[1].id, "1.2.1");
+        let plan = scenario("smoke.jsonl").unwrap();
+        let Action::Http { path, .. } = &plan.steps[1].action else {
+            panic!()
+        };
+        assert_eq!(path, "/w");
+        let e = scenario("missing.csv").unwrap_err().join("\n");
+        assert!(e.contains("for_each.rows: cannot read"), "{e}");
+        std::fs::write(dir.path().join("bad.jsonl"), "{\"name\": 1}\n[1]\n").unwrap();
+        let e = scenario("bad.jsonl").unwrap_err().join("\n");
+        assert!(
+            e.contains("bad.jsonl:2:1: a row of for_each.rows is not a JSON object"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("ragged.csv"), "a,b\n1,2\n3\n").unwrap();
+        let e = scenario("ragged.csv").unwrap_err().join("\n");
+        assert!(e.contains("ragged.csv:3:1: for_each.rows:"), "{e}");
     }
 }

@@ -453,8 +453,12 @@ pub struct RecoversSpec {
 pub struct ForEachSpec {
     /// The variable that holds the current item, as `${var}`.
     pub var: String,
-    #[serde(rename = "in")]
+    #[serde(rename = "in", default)]
     pub items: Vec<String>,
+    /// Instead of `in`: a CSV file (a header line, then one row per line) or a JSONL file
+    /// (one object per line) beside the scenario; each row's fields are `${var.field}`, and
+    /// `${var}` is the row's number.
+    pub rows: Option<String>,
     pub steps: Vec<StepSpec>,
 }
 
@@ -463,8 +467,9 @@ pub struct ForEachSpec {
 pub struct ExpectSpec {
     /// Default for `exec` and `run`: 0.
     pub exit_code: Option<i64>,
-    /// Default for `http`: any 2xx.
-    pub status: Option<u16>,
+    /// Default for `http`: any 2xx. May be a variable known when the plan is made (a row
+    /// of `for_each.rows`).
+    pub status: Option<Scalar>,
     /// Strings stdout (or the HTTP body) must contain.
     #[serde(default)]
     pub stdout_contains: Vec<String>,

@@ -1,7 +1,7 @@
 //! junit.xml: the run as a test suite, for the test report views of CI systems.
 //!
 //! One suite named after the scenario. Test cases: one per step, one per SLO row, one for the
-//! data check, one for the read check and one per extra check. A failure carries a short
+//! data check, one for the read check, one per time to effect and one per extra check. A failure carries a short
 //! message and, as its text, what someone needs to act on it: the step's error and output, the
 //! observed value against its limit, the offending writes and reads.
 
@@ -10,11 +10,11 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, PhaseResult, ReadResult, RolloutResult, SloResult,
-    StageResult, StepRecord, StepStatus, Summary, Verdict,
+    BackupResult, CheckResult, DataResult, EffectResult, PhaseResult, ReadResult, RolloutResult,
+    SloResult, StageResult, StepRecord, StepStatus, Summary, Verdict,
 };
 
-use crate::{first_line, millis, percent, run_clock, slo_value, view, ReportError};
+use crate::{first_line, millis, percent, run_clock, seconds_tenths, slo_value, view, ReportError};
 
 /// The name of the `<testsuites>` element.
 pub const REPORT_NAME: &str = "firedrill";
@@ -62,6 +62,12 @@ pub fn suite(summary: &Summary, name: &str) -> TestSuite {
         suite.add_test_cases(r.stages.iter().map(|s| stage_case(scenario, r, s)));
         suite.add_test_case(rollout_case(scenario, r));
     }
+    suite.add_test_cases(
+        summary
+            .effects
+            .iter()
+            .map(|e| effect_case(scenario, e, &summary.steps)),
+    );
     suite.add_test_cases(summary.checks.iter().map(|c| check_case(scenario, c)));
     suite
 }
@@ -239,18 +245,28 @@ fn backup_case(scenario: &str, b: &BackupResult, d: &DataResult) -> TestCase {
     verdict_case(case, scenario, "backup", b.pass, &message, text)
 }
 
-/// One case per stage: its weights, every gate evaluation, and its decision.
+/// One case per stage: its weights (a rollout by configuration has none), every gate
+/// evaluation, and its decision.
 fn stage_case(scenario: &str, r: &RolloutResult, s: &StageResult) -> TestCase {
-    let mut text = format!(
-        "{} % to {} (weight {}, each baseline {}) from {} to {} s; observed share {}\n",
-        s.percent,
-        r.canary,
-        s.canary_weight,
-        s.baseline_weight,
-        run_clock(s.start),
-        run_clock(s.end),
-        s.observed_share.map_or_else(|| "n/a".to_string(), percent),
-    );
+    let mut text = if view::by_configuration(r) {
+        format!(
+            "{} from {} to {} s\n",
+            view::stage_label(s),
+            run_clock(s.start),
+            run_clock(s.end),
+        )
+    } else {
+        format!(
+            "{} % to {} (weight {}, each baseline {}) from {} to {} s; observed share {}\n",
+            s.percent,
+            r.canary,
+            s.canary_weight,
+            s.baseline_weight,
+            run_clock(s.start),
+            run_clock(s.end),
+            s.observed_share.map_or_else(|| "n/a".to_string(), percent),
+        )
+    };
     for e in &s.evaluations {
         text.push_str(&format!(
             "  {} s {} ({}): {} — {}\n",
@@ -264,7 +280,7 @@ fn stage_case(scenario: &str, r: &RolloutResult, s: &StageResult) -> TestCase {
     text.push_str(&format!("decision: {}\n", s.decision));
     let rolled_back = s.decision.starts_with("rolled back");
     let case = TestCase::new(
-        format!("rollout stage {} ({} %)", s.index, s.percent),
+        format!("rollout stage {} ({})", s.index, view::stage_label(s)),
         TestCaseStatus::success(),
     );
     verdict_case(case, scenario, "rollout", !rolled_back, &s.decision, text)
@@ -289,6 +305,36 @@ fn rollout_case(scenario: &str, r: &RolloutResult) -> TestCase {
         &message,
         text,
     )
+}
+
+/// One case per `log` step: the time its change took to show, against its limit.
+fn effect_case(scenario: &str, e: &EffectResult, steps: &[StepRecord]) -> TestCase {
+    let limit = seconds_tenths(e.limit_ms);
+    let message = match e.time_to_effect_ms {
+        Some(ms) => format!(
+            "took {} from the start of step {} (limit {limit})",
+            seconds_tenths(ms),
+            e.after
+        ),
+        None => format!(
+            "never showed within {limit} of the start of step {}",
+            e.after
+        ),
+    };
+    let mut text = format!(
+        "{message}\nfrom: {} s\nat: {}\n",
+        run_clock(e.from),
+        e.at.map_or_else(|| "never".to_string(), |t| format!("{} s", run_clock(t)))
+    );
+    if let Some(line) = &e.line {
+        text.push_str(&format!("line: {line}\n"));
+    }
+    let name = match view::step_name(steps, &e.step) {
+        Some(name) => format!("time to effect of step {}: {name}", e.step),
+        None => format!("time to effect of step {}", e.step),
+    };
+    let case = TestCase::new(name, TestCaseStatus::success());
+    verdict_case(case, scenario, "effects", e.pass, &message, text)
 }
 
 fn check_case(scenario: &str, check: &CheckResult) -> TestCase {
@@ -422,6 +468,43 @@ mod tests {
         assert!(!render(&fixtures::passing())
             .expect("junit")
             .contains("rollout"));
+    }
+
+    #[test]
+    fn a_rollout_by_configuration_names_its_stages_and_each_effect_is_a_case() {
+        let suite = parse(&render(&fixtures::staged()).expect("junit"));
+        let first = case(&suite, "rollout stage 1 (sample 1 %)");
+        let out = first
+            .system_out
+            .as_ref()
+            .map(|o| o.as_str())
+            .expect("a passing stage's text");
+        assert!(
+            out.starts_with("sample 1 % from 20.000 to 26.000 s\n"),
+            "{out}"
+        );
+        assert!(!out.contains("weight"), "{out}");
+        let (_, text) = failure_of(case(&suite, "rollout stage 2 (sample 5 %)"));
+        assert!(
+            text.contains("sampled requests do not fail (/error_rate of `ranker-analyze --window 5` on app): inconclusive"),
+            "{text}"
+        );
+
+        let met = case(&suite, "time to effect of step 5.1.2: Ranker samples 1 %");
+        assert!(matches!(met.status, TestCaseStatus::Success { .. }));
+        assert_eq!(
+            met.classname.as_ref().map(|c| c.as_str()),
+            Some("sample-rate-rollout.effects")
+        );
+        let (message, text) = failure_of(case(
+            &suite,
+            "time to effect of step 5.4: New requests are no longer sampled",
+        ));
+        assert_eq!(
+            message,
+            "never showed within 60.0 s of the start of step 5.3"
+        );
+        assert!(text.contains("from: 31.200 s\nat: never"), "{text}");
     }
 
     #[test]

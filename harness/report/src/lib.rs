@@ -623,6 +623,144 @@ pub(crate) mod fixtures {
         s
     }
 
+    /// A rollout by configuration, after [`passing`]'s steps: the sample rate raised to 1 %
+    /// (its change showed in the log in time), then to 5 %, where a value gate failed; the
+    /// rollback's kill switch never showed in the log.
+    pub fn staged() -> Summary {
+        let mut s = passing();
+        s.scenario = "sample-rate-rollout".to_string();
+        s.verdict = Verdict::Fail;
+        s.reasons = vec![
+            "step 5.4 `New requests are no longer sampled` failed: the change never stopped within 60 s of step 5.3 `Kill switch - turn the feature off`".to_string(),
+        ];
+        let log = "log app /var/log/ranker/decisions.jsonl";
+        s.steps.extend([
+            step("5", "Raise the sample rate in stages", "", "rollout", ""),
+            step(
+                "5.1.1",
+                "Set the sample rate to 0.01",
+                "",
+                "docker exec app set-flag RANKER_SAMPLE_RATE=0.01",
+                "",
+            ),
+            step("5.1.2", "Ranker samples 1 %", "", log, ""),
+            step(
+                "5.2.1",
+                "Set the sample rate to 0.05",
+                "",
+                "docker exec app set-flag RANKER_SAMPLE_RATE=0.05",
+                "",
+            ),
+            step(
+                "5.3",
+                "Kill switch - turn the feature off",
+                "",
+                "docker exec app set-flag RANKER_FEATURE_ENABLED=false",
+                "",
+            ),
+            step("5.4", "New requests are no longer sampled", "", log, ""),
+        ]);
+        let last = s.steps.last_mut().expect("step 5.4");
+        last.status = StepStatus::Failed;
+        last.error = Some(s.reasons[0].clone());
+        let analyzer = "/error_rate of `ranker-analyze --window 5` on app";
+        let stage = |index: usize, name: &str, from: f64, to: f64| StageResult {
+            index,
+            name: Some(name.to_string()),
+            percent: 0.0,
+            canary_weight: 0,
+            baseline_weight: 0,
+            share: 0.0,
+            start: seconds(from),
+            end: seconds(to),
+            observed_share: None,
+            evaluations: Vec::new(),
+            decision: "promoted to stage 2 (sample 5 %)".to_string(),
+        };
+        let mut first = stage(1, "sample 1 %", 20.0, 26.0);
+        first.evaluations = vec![
+            evaluation(
+                24.0,
+                "sampled requests do not fail",
+                analyzer,
+                (0.0, None, 0.01),
+                Unit::Value,
+                GateOutcome::Pass,
+            ),
+            evaluation(
+                24.0,
+                "the load is served",
+                "error_rate",
+                (0.004, None, 0.02),
+                Unit::Ratio,
+                GateOutcome::Pass,
+            ),
+        ];
+        let mut second = stage(2, "sample 5 %", 26.0, 31.0);
+        second.evaluations = vec![
+            evaluation(
+                28.0,
+                "sampled requests do not fail",
+                analyzer,
+                (0.03, None, 0.01),
+                Unit::Value,
+                GateOutcome::Inconclusive,
+            ),
+            evaluation(
+                31.0,
+                "sampled requests do not fail",
+                analyzer,
+                (1.0, None, 0.01),
+                Unit::Value,
+                GateOutcome::Fail,
+            ),
+        ];
+        second.decision = format!(
+            "rolled back: stage 2 (sample 5 %): gate `sampled requests do not fail` ({analyzer}): /error_rate is 1, must be at most 0.01 (fails above 0.05)"
+        );
+        s.rollout = Some(RolloutResult {
+            step: "5".to_string(),
+            canary: String::new(),
+            baseline: vec![],
+            expected: RolloutOutcome::RolledBack,
+            outcome: Some(RolloutOutcome::RolledBack),
+            failure: Some(
+                second
+                    .decision
+                    .trim_start_matches("rolled back: ")
+                    .to_string(),
+            ),
+            stages: vec![first, second],
+            kill_switch: None,
+        });
+        s.effects = vec![
+            EffectResult {
+                step: "5.1.2".to_string(),
+                after: "5.1.1".to_string(),
+                from: seconds(20.0),
+                at: Some(seconds(21.34)),
+                time_to_effect_ms: Some(1_340.0),
+                limit_ms: 30_000.0,
+                line: Some(format!(
+                    "{{\"ts\": 1733095141.34, \"strategy\": \"reranker-v2\", \"sampled\": true, \"latency_ms\": 4.08, \"request\": \"{}\"}}",
+                    "r".repeat(60)
+                )),
+                pass: true,
+            },
+            EffectResult {
+                step: "5.4".to_string(),
+                after: "5.3".to_string(),
+                from: seconds(31.2),
+                at: None,
+                time_to_effect_ms: None,
+                limit_ms: 60_000.0,
+                line: None,
+                pass: false,
+            },
+        ];
+        s
+    }
+
     /// The same drill gone wrong: step 3 fails, step 4 is skipped, the procedure breaches its
     /// latency and availability SLOs, three acknowledged writes are lost, one read is stale and
     /// the hash check fails.

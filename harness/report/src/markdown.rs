@@ -142,6 +142,7 @@ pub(crate) fn details(out: &mut String, summary: &Summary) {
         rollout(out, &view::rollout(r));
     }
     let sections = [
+        view::effects(&summary.effects, &summary.steps),
         view::recoveries(&summary.recoveries),
         view::alerts(summary.monitoring.as_ref()),
         Some(view::checks(&summary.checks)),
@@ -218,16 +219,22 @@ fn backup(out: &mut String, b: &view::Backup) {
 }
 
 fn rollout(out: &mut String, r: &view::Rollout) {
-    out.push_str("## Canary rollout\n\n");
+    out.push_str(&format!("## {}\n\n", r.title));
+    let subject = match &r.traffic {
+        Some(t) => format!(
+            "Canary {} against {}",
+            code(&t.canary),
+            t.baseline
+                .iter()
+                .map(|b| code(b))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        None => format!("Stages of step {}", code(&r.step)),
+    };
     out.push_str(&format!(
-        "{} Canary {} against {}: **{}**, {}.\n\n",
+        "{} {subject}: **{}**, {}.\n\n",
         pass_mark(r.expected.is_none()),
-        code(&r.canary),
-        r.baseline
-            .iter()
-            .map(|b| code(b))
-            .collect::<Vec<_>>()
-            .join(", "),
         r.outcome,
         match r.expected {
             None => "as expected".to_string(),
@@ -525,6 +532,19 @@ mod tests {
         // Without them, neither section appears.
         let plain = render(&fixtures::passing());
         assert!(!plain.contains("## Backup and restore") && !plain.contains("## Canary rollout"));
+    }
+
+    #[test]
+    fn staged_rollout_and_time_to_effect() {
+        let md = render(&fixtures::staged());
+        let from = md
+            .find("## Staged rollout")
+            .expect("a staged rollout section");
+        let to = md.find("## Checks").expect("a checks section");
+        insta::assert_snapshot!("staged", &md[from..to]);
+        assert!(!md.contains("## Canary rollout"));
+        // Without a `log` step, no time to effect.
+        assert!(!render(&fixtures::procedures()).contains("## Time to effect"));
     }
 
     #[test]

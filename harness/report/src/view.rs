@@ -972,6 +972,78 @@ mod tests {
     }
 
     #[test]
+    fn a_rollout_by_configuration_shows_its_stage_names_and_no_traffic() {
+        let r = fixtures::staged().rollout.expect("a rollout");
+        let view = rollout(&r);
+        assert_eq!((view.title, view.step.as_str()), ("Staged rollout", "5"));
+        assert!(view.traffic.is_none());
+        let headings = |t: &Table| t.columns.iter().map(|(h, _)| *h).collect::<Vec<_>>();
+        assert_eq!(
+            headings(&view.stages),
+            ["Stage", "Name", "Run clock (s)", "Decision"]
+        );
+        assert_eq!(view.stages.rows[1][1], Cell::text("sample 5 %"));
+        assert_eq!(
+            headings(&view.evaluations),
+            ["Stage", "At (s)", "Gate", "Metric", "Value", "Limit", "Samples", "Result"]
+        );
+        // A value between the gate's conditions is neither pass nor fail, and says so.
+        assert_eq!(
+            view.evaluations.rows[2][4..],
+            [
+                Cell::text("0.03 value"),
+                Cell::text("0.01 value"),
+                Cell::text("12"),
+                Cell::Mark {
+                    pass: None,
+                    word: "inconclusive"
+                },
+            ]
+        );
+        // A canary rollout keeps its traffic columns.
+        let canary = rollout(&fixtures::procedures().rollout.expect("a rollout"));
+        assert_eq!(canary.title, "Canary rollout");
+        assert_eq!(headings(&canary.stages)[1], "Share");
+        assert_eq!(headings(&canary.evaluations)[5], "Baseline");
+    }
+
+    #[test]
+    fn each_effect_names_its_steps_and_whether_it_was_in_time() {
+        let s = fixtures::staged();
+        let section = effects(&s.effects, &s.steps).expect("a time to effect section");
+        let [met, missed] = &section.table.rows[..] else {
+            panic!("two effects");
+        };
+        assert_eq!(
+            met[..5],
+            [
+                Cell::text("5.1.2 Ranker samples 1 %"),
+                Cell::text("5.1.1 Set the sample rate to 0.01"),
+                Cell::text("1.3 s"),
+                Cell::text("30.0 s"),
+                Cell::mark(true, "met", "missed"),
+            ]
+        );
+        let Cell::Code(line) = &met[5] else {
+            panic!("the line is code: {:?}", met[5]);
+        };
+        assert_eq!(line.chars().count(), LINE_CHARS);
+        assert!(line.starts_with("{\"ts\": 1733095141.34,") && line.ends_with('…'));
+        assert_eq!(
+            missed[..],
+            [
+                Cell::text("5.4 New requests are no longer sampled"),
+                Cell::text("5.3 Kill switch - turn the feature off"),
+                Cell::text("never"),
+                Cell::text("60.0 s"),
+                Cell::mark(false, "met", "missed"),
+                Cell::text("—"),
+            ]
+        );
+        assert!(effects(&[], &s.steps).is_none());
+    }
+
+    #[test]
     fn a_gate_without_data_is_neither_pass_nor_fail() {
         let mut r = fixtures::procedures().rollout.expect("a rollout");
         r.stages[0].evaluations[0].outcome = GateOutcome::NoData;

@@ -9,6 +9,7 @@ use firedrill_types::summary::{StepRecord, StepStatus, Summary};
 
 use super::alerts::{self, Span};
 use super::{status_class, step_anchor};
+use crate::view;
 use crate::{html_escape as esc, plural, run_clock, seconds_from_ms};
 
 /// The SVG coordinate width; the figure scales down with the page.
@@ -223,7 +224,7 @@ pub(super) struct Overlay {
     alerts: Vec<(Span, String)>,
     /// Where each step that ran started.
     steps: Vec<f64>,
-    /// Where each rollout stage started, and its share of the traffic.
+    /// Where each rollout stage started, and its share of the traffic or its name.
     stages: Vec<(f64, String)>,
 }
 
@@ -245,7 +246,7 @@ impl Overlay {
                 .map(|st| {
                     (
                         x.at(st.start),
-                        format!("stage {}: {} %", st.index, st.percent),
+                        format!("stage {}: {}", st.index, view::stage_label(st)),
                     )
                 })
                 .collect(),

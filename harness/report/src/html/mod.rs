@@ -42,6 +42,7 @@ pub fn render(summary: &Summary, ops: &[Op], panels: &[PanelSeries]) -> String {
         rollout(&mut out, &view::rollout(r));
     }
     let sections = [
+        view::effects(&summary.effects, &summary.steps),
         Some(view::checks(&summary.checks)),
         view::alerts(summary.monitoring.as_ref()),
         view::recoveries(&summary.recoveries),
@@ -311,20 +312,26 @@ fn backup(out: &mut String, b: &view::Backup) {
 }
 
 fn rollout(out: &mut String, r: &view::Rollout) {
-    out.push_str("<section id=\"rollout\">\n<h2>Canary rollout</h2>\n");
+    out.push_str(&format!("<section id=\"rollout\">\n<h2>{}</h2>\n", r.title));
     let matched = r.expected.is_none();
+    let subject = match &r.traffic {
+        Some(t) => format!(
+            "Canary <code>{}</code> against {}",
+            esc(&t.canary),
+            t.baseline
+                .iter()
+                .map(|b| format!("<code>{}</code>", esc(b)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        None => format!("Stages of step <code>{}</code>", esc(&r.step)),
+    };
     out.push_str(&format!(
-        "<p>{} Canary <code>{}</code> against {}: <strong>{}</strong>{}.</p>\n",
+        "<p>{} {subject}: <strong>{}</strong>{}.</p>\n",
         result(
             Some(matched),
             if matched { "as expected" } else { "unexpected" }
         ),
-        esc(&r.canary),
-        r.baseline
-            .iter()
-            .map(|b| format!("<code>{}</code>", esc(b)))
-            .collect::<Vec<_>>()
-            .join(", "),
         r.outcome,
         r.expected
             .map(|e| format!(", expected {e}"))
@@ -563,6 +570,24 @@ mod tests {
             .find("<section id=\"checks\">")
             .expect("a checks section");
         insta::assert_snapshot!("backup_and_rollout", &page[from..to]);
+    }
+
+    #[test]
+    fn staged_rollout_and_time_to_effect_sections() {
+        let page = render(&fixtures::staged(), &fixtures::history(), &[]);
+        let from = page
+            .find("<section id=\"rollout\">")
+            .expect("a rollout section");
+        let to = page
+            .find("<section id=\"checks\">")
+            .expect("a checks section");
+        insta::assert_snapshot!("staged_rollout_and_effects", &page[from..to]);
+        // The charts mark the stages by name, not by a share of 0 %.
+        assert!(
+            page.contains("<title>stage 2: sample 5 %</title>"),
+            "{page}"
+        );
+        assert!(!page.contains("stage 2: 0 %"));
     }
 
     #[test]

@@ -17,13 +17,13 @@ use firedrill_judge::effect;
 use firedrill_spec::gate::{GateKind, MetricGate, ValueSource};
 use firedrill_spec::plan::{
     substitute, Action, BackgroundPlan, Capture, Expectation, Fallback, LineMatch, LogPlan,
-    PartitionPlan, PlannedStep, RolloutPlan, StagePlan, TrafficPlan, When,
+    PartitionPlan, PlannedStep, RollbackPlan, RolloutPlan, StagePlan, TrafficPlan, When,
 };
 use firedrill_types::facts::{KillSwitchRun, MarkTime, RecoveryMark};
 use firedrill_types::history::{Micros, Op};
 use firedrill_types::summary::{
-    EffectResult, GateOutcome, RolloutOutcome, RolloutResult, StageResult, StepOutput, StepRecord,
-    StepStatus,
+    EffectResult, GateOutcome, LeverOutcome, LeverResult, RolloutOutcome, RolloutResult,
+    RolloutTrigger, StageResult, StepOutput, StepRecord, StepStatus,
 };
 
 /// The operations recorded so far, as they return: steps read it (a rollout's gates)
@@ -1276,10 +1276,24 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
         stages: Vec::new(),
         failure: None,
         kill_switch: None,
+        trigger: None,
+        levers: Vec::new(),
+        expected_lever: match &r.rollback {
+            RollbackPlan::Levers {
+                levers,
+                restored_by,
+            } => Some(levers[*restored_by].name.clone()),
+            RollbackPlan::KillSwitch { .. } => None,
+        },
+        incident: None,
     };
     let mut log = String::new();
     let mut first: BTreeMap<String, Option<f64>> = BTreeMap::new();
-    for g in &r.gates {
+    for g in r
+        .gates
+        .iter()
+        .chain(r.stages.iter().flat_map(StagePlan::gates))
+    {
         if let GateKind::Metric(m) = &g.kind {
             let v = scrape(ctx, m).await;
             log.push_str(&format!(
@@ -1351,6 +1365,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                     name,
                     steps,
                     hold: h,
+                    ..
                 },
                 _,
             ) => {
@@ -1358,11 +1373,18 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                 stage.name = Some(name.clone());
                 // A step of the stage that fails (a smoke test, a partial deployment) is a
                 // failed stage: it rolls back, as a gate does.
-                if let Err(e) = run_nested(steps, ctx).await {
-                    let why = format!("stage {} ({name}): {e}", i + 1);
+                if let Err(failed) =
+                    run_nested(steps, ctx, "an earlier step of the stage failed").await
+                {
+                    let why = format!("stage {} ({name}): {}", i + 1, failed.why);
+                    stage.end = ctx.now();
                     stage.decision = format!("rolled back: {why}");
                     result.stages.push(stage);
                     result.failure = Some(why);
+                    result.trigger = Some(RolloutTrigger::Step {
+                        stage: i + 1,
+                        step: failed.step,
+                    });
                     break;
                 }
                 stage.start = ctx.now();
@@ -1398,7 +1420,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             };
             let ops = ops_since(&ctx.history, window.start);
             let mut evaluations = Vec::new();
-            for g in &r.gates {
+            for g in r.gates.iter().chain(plan.gates()) {
                 evaluations.push(match &g.kind {
                     GateKind::Metric(m) => {
                         let now = scrape(ctx, m).await;
@@ -1452,6 +1474,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             stage.end = now;
             match conclusion {
                 Conclusion::Inconclusive => inconclusive += 1,
+                Conclusion::Errored => {}
                 Conclusion::Passed | Conclusion::Failed => {
                     conclusive += 1;
                     inconclusive = 0;
@@ -1468,6 +1491,11 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                     stage.observed_share = observed_share(&ctx.history, who, start, stage.end);
                     result.stages.push(stage);
                     result.failure = Some(why);
+                    result.trigger = Some(RolloutTrigger::Gate {
+                        stage: i + 1,
+                        gate: b.gate.clone(),
+                        limit: b.describe(),
+                    });
                     break 'stages;
                 }
             }
@@ -1499,51 +1527,15 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
     emit(&ctx.events, RunEvent::Note(decision.clone()));
     log.push_str(&decision);
     log.push('\n');
-    let mut rollback_error = None;
-    if result.outcome == Some(RolloutOutcome::Promoted) {
-        for s in std::iter::once(&r.kill_switch).chain(&r.rollback) {
+    let rollback_error = if result.outcome == Some(RolloutOutcome::Promoted) {
+        for s in r.rollback.steps() {
             ctx.nested
                 .push(skipped(s, "the canary was promoted: no rollback"));
         }
+        None
     } else {
-        let steps: Vec<&PlannedStep> = std::iter::once(&r.kill_switch).chain(&r.rollback).collect();
-        for s in steps {
-            if rollback_error.is_some() {
-                ctx.nested
-                    .push(skipped(s, "an earlier rollback step failed"));
-                continue;
-            }
-            emit(
-                &ctx.events,
-                RunEvent::StepStarted {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                },
-            );
-            // A rollback step may stop a background: its records go after the step's own.
-            let at = ctx.nested.len();
-            let rec = Box::pin(execute(s, ctx)).await;
-            // A configuration rollout's kill switch is judged by the `log` step that
-            // waits for its effect; a traffic rollout's by the canary's last request.
-            if s.id == r.kill_switch.id && r.traffic.is_some() {
-                ctx.kill_switch = Some(KillSwitchRun {
-                    step: rec.id.clone(),
-                    at: rec.started,
-                    limit_ms: r.kill_switch_within.as_secs_f64() * 1000.0,
-                });
-            }
-            if rec.status == StepStatus::Failed {
-                rollback_error = Some(format!(
-                    "rollback step {} `{}` failed: {}",
-                    rec.id,
-                    rec.name,
-                    rec.error.as_deref().unwrap_or("no detail")
-                ));
-            }
-            emit(&ctx.events, RunEvent::StepFinished(Box::new(rec.clone())));
-            ctx.nested.insert(at, rec);
-        }
-    }
+        roll_back(r, &mut result, ctx).await
+    };
     let outcome_name = result.outcome.map(RolloutOutcome::name);
     let failure = match (error, rollback_error, outcome_name) {
         (Some(e), _, _) => Some(format!("the rollout could not be carried out: {e}")),
@@ -1582,14 +1574,137 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
     }
 }
 
-/// Runs a configuration stage's steps in order, as nested records of the rollout; after a
-/// failed one the rest are skipped, and the error names it.
-async fn run_nested(steps: &[PlannedStep], ctx: &mut StepContext<'_>) -> Result<(), String> {
-    let mut failed: Option<String> = None;
+/// Runs the rollback: the kill switch and its steps, or the levers in order until one
+/// restores service. Says why the rollback did not do what the procedure says, if it did not.
+async fn roll_back(
+    r: &RolloutPlan,
+    result: &mut RolloutResult,
+    ctx: &mut StepContext<'_>,
+) -> Option<String> {
+    let (levers, restored_by) = match &r.rollback {
+        RollbackPlan::KillSwitch {
+            kill_switch,
+            within,
+            ..
+        } => {
+            let failed = run_nested(r.rollback.steps(), ctx, "an earlier rollback step failed")
+                .await
+                .err();
+            // A configuration rollout's kill switch is judged by the `log` step that waits
+            // for its effect; a traffic rollout's by the canary's last request.
+            let ran = ctx.nested.iter().find(|rec| rec.id == kill_switch.id);
+            if let (Some(rec), Some(_)) = (ran, &r.traffic) {
+                ctx.kill_switch = Some(KillSwitchRun {
+                    step: rec.id.clone(),
+                    at: rec.started,
+                    limit_ms: within.as_secs_f64() * 1000.0,
+                });
+            }
+            return failed.map(|f| format!("rollback {}", f.why));
+        }
+        RollbackPlan::Levers {
+            levers,
+            restored_by,
+        } => (levers, *restored_by),
+    };
+    let mut restored: Option<usize> = None;
+    for (k, lever) in levers.iter().enumerate() {
+        let mut res = LeverResult {
+            index: k + 1,
+            name: lever.name.clone(),
+            outcome: LeverOutcome::NotTried,
+            start: None,
+            end: None,
+            detail: None,
+        };
+        if let Some(done) = restored {
+            let why = format!("lever {} restored service", done + 1);
+            for s in lever.steps.iter().chain(&lever.verify) {
+                ctx.nested.push(skipped(s, &why));
+            }
+            result.levers.push(res);
+            continue;
+        }
+        let note = format!("rollback lever {}: {}", k + 1, lever.name);
+        emit(&ctx.events, RunEvent::Note(note));
+        res.start = Some(ctx.now());
+        (res.outcome, res.detail) =
+            match run_nested(&lever.steps, ctx, "an earlier step of the lever failed").await {
+                Err(f) => {
+                    for s in &lever.verify {
+                        ctx.nested.push(skipped(s, "the lever's own step failed"));
+                    }
+                    (LeverOutcome::Failed, Some(f.why))
+                }
+                Ok(()) => {
+                    match run_nested(&lever.verify, ctx, "an earlier verification failed").await {
+                        Err(f) => (LeverOutcome::NotRestored, Some(f.why)),
+                        Ok(()) => {
+                            restored = Some(k);
+                            (LeverOutcome::Restored, None)
+                        }
+                    }
+                }
+            };
+        res.end = Some(ctx.now());
+        result.levers.push(res);
+    }
+    let says = |l: &LeverResult| {
+        format!(
+            "lever {} `{}` {} ({})",
+            l.index,
+            l.name,
+            match l.outcome {
+                LeverOutcome::Failed => "failed",
+                _ => "did not restore service",
+            },
+            l.detail.as_deref().unwrap_or("no detail")
+        )
+    };
+    match restored {
+        None => Some(format!(
+            "no rollback lever restored service: {}",
+            result
+                .levers
+                .iter()
+                .map(says)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        Some(k) if k > restored_by => Some(format!(
+            "{}; lever {} `{}` did, so the procedure's faster lever does not work",
+            says(&result.levers[restored_by]),
+            k + 1,
+            levers[k].name
+        )),
+        Some(k) if k < restored_by => Some(format!(
+            "lever {} `{}` restored service, so lever {} `{}`, which the procedure says restores it, was not drilled",
+            k + 1,
+            levers[k].name,
+            restored_by + 1,
+            levers[restored_by].name
+        )),
+        Some(_) => None,
+    }
+}
+
+/// A nested step that failed: its id, and why in words.
+struct NestedFailure {
+    step: String,
+    why: String,
+}
+
+/// Runs steps in order as nested records of the rollout; after a failed one the rest are
+/// skipped (saying `skip`), and the error names it.
+async fn run_nested<'p>(
+    steps: impl IntoIterator<Item = &'p PlannedStep>,
+    ctx: &mut StepContext<'_>,
+    skip: &str,
+) -> Result<(), NestedFailure> {
+    let mut failed: Option<NestedFailure> = None;
     for s in steps {
         if failed.is_some() {
-            ctx.nested
-                .push(skipped(s, "an earlier step of the stage failed"));
+            ctx.nested.push(skipped(s, skip));
             continue;
         }
         emit(
@@ -1599,15 +1714,19 @@ async fn run_nested(steps: &[PlannedStep], ctx: &mut StepContext<'_>) -> Result<
                 name: s.name.clone(),
             },
         );
+        // A step may stop a background: its records go after the step's own.
         let at = ctx.nested.len();
         let rec = Box::pin(execute(s, ctx)).await;
         if rec.status == StepStatus::Failed {
-            failed = Some(format!(
-                "step {} `{}` failed: {}",
-                rec.id,
-                rec.name,
-                rec.error.as_deref().unwrap_or("no detail")
-            ));
+            failed = Some(NestedFailure {
+                step: rec.id.clone(),
+                why: format!(
+                    "step {} `{}` failed: {}",
+                    rec.id,
+                    rec.name,
+                    rec.error.as_deref().unwrap_or("no detail")
+                ),
+            });
         }
         emit(&ctx.events, RunEvent::StepFinished(Box::new(rec.clone())));
         ctx.nested.insert(at, rec);
@@ -1773,6 +1892,7 @@ fn outcome_word(o: GateOutcome) -> &'static str {
         GateOutcome::Fail => "FAIL",
         GateOutcome::NoData => "no data",
         GateOutcome::Inconclusive => "inconclusive",
+        GateOutcome::Error => "error",
     }
 }
 

@@ -200,7 +200,8 @@ fn unjudged(gate: &Gate, metric: String, window: Window) -> GateEvaluation {
 }
 
 /// Judges a promql gate on Prometheus's answer at the end of `window`: the value of each
-/// series. No answer, or an empty one, is "no data" (Argo Rollouts' inconclusive).
+/// series. An empty answer is "no data" (Argo Rollouts' inconclusive); none at all, an
+/// error (Argo Rollouts' error).
 pub fn promql_gate(
     gate: &Gate,
     query: &str,
@@ -215,7 +216,8 @@ pub fn promql_gate(
     let values = match answer {
         Ok(v) => v,
         Err(why) => {
-            e.detail = format!("no data: {why}");
+            e.outcome = GateOutcome::Error;
+            e.detail = format!("error: {why}");
             return e;
         }
     };
@@ -241,9 +243,10 @@ pub fn promql_gate(
 
 /// Judges a `command` or `http` gate on the JSON its source gave at the end of `window`
 /// (Argo Rollouts' job and web providers): the number at `pointer` must keep `bound`; with
-/// `fail_beyond`, only a value past it fails and one between is inconclusive. No answer,
-/// nothing or `null` at the pointer is no data; JSON that is not, or a value that is not a
-/// number, fails: the analyzer is broken, which is no reason to promote.
+/// `fail_beyond`, only a value past it fails and one between is inconclusive. Nothing or
+/// `null` at the pointer is no data; no answer (the command failed, the endpoint did not
+/// answer 2xx) is an error; JSON that is not, or a value that is not a number, fails: the
+/// analyzer is broken, which is no reason to promote.
 pub fn value_gate(
     gate: &Gate,
     source: &str,
@@ -260,7 +263,8 @@ pub fn value_gate(
     let text = match answer {
         Ok(t) => t,
         Err(why) => {
-            e.detail = format!("no data: {why}");
+            e.outcome = GateOutcome::Error;
+            e.detail = format!("error: {why}");
             return e;
         }
     };
@@ -424,25 +428,46 @@ pub fn metric_value(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breach {
     pub gate: String,
-    pub consecutive: bool,
+    pub kind: BreachKind,
     pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreachKind {
+    /// `consecutive_failure_limit`.
+    FailuresInARow,
+    /// `failure_limit`.
+    FailuresInAll,
+    /// `consecutive_error_limit`: the gate's source could not be read.
+    ErrorsInARow,
 }
 
 impl Breach {
     pub fn describe(&self) -> String {
-        if self.consecutive {
-            format!("{} failed evaluations in a row", self.count)
-        } else {
-            format!("{} failed evaluations in all", self.count)
+        match self.kind {
+            BreachKind::FailuresInARow => format!("{} failed evaluations in a row", self.count),
+            BreachKind::FailuresInAll => format!("{} failed evaluations in all", self.count),
+            BreachKind::ErrorsInARow => format!(
+                "{} evaluations in a row whose source could not be read",
+                self.count
+            ),
         }
     }
 }
 
-/// Counts each gate's failures, in total and in a row (a pass ends a row).
+/// Counts each gate's failures, in total and in a row (a pass ends a row), and its errors
+/// in a row (any reading ends that row).
 #[derive(Debug, Clone)]
 pub struct FailureCounter {
     limits: FailureLimits,
-    counts: BTreeMap<String, (u32, u32)>,
+    counts: BTreeMap<String, Counts>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    failures: u32,
+    failures_in_a_row: u32,
+    errors_in_a_row: u32,
 }
 
 impl FailureCounter {
@@ -453,30 +478,42 @@ impl FailureCounter {
         }
     }
 
-    /// Records one evaluation of `gate`; says which limit it reached, if one.
+    /// Records one evaluation of `gate` that read its source; says which limit it reached,
+    /// if one.
     pub fn record(&mut self, gate: &str, failed: bool) -> Option<Breach> {
-        let (total, row) = self.counts.entry(gate.to_string()).or_default();
+        let c = self.counts.entry(gate.to_string()).or_default();
+        c.errors_in_a_row = 0;
         if !failed {
-            *row = 0;
+            c.failures_in_a_row = 0;
             return None;
         }
-        *total += 1;
-        *row += 1;
-        if *row >= self.limits.consecutive {
+        c.failures += 1;
+        c.failures_in_a_row += 1;
+        let breach = |kind, count| {
             Some(Breach {
                 gate: gate.to_string(),
-                consecutive: true,
-                count: *row,
+                kind,
+                count,
             })
-        } else if *total >= self.limits.cumulative {
-            Some(Breach {
-                gate: gate.to_string(),
-                consecutive: false,
-                count: *total,
-            })
+        };
+        if c.failures_in_a_row >= self.limits.consecutive {
+            breach(BreachKind::FailuresInARow, c.failures_in_a_row)
+        } else if c.failures >= self.limits.cumulative {
+            breach(BreachKind::FailuresInAll, c.failures)
         } else {
             None
         }
+    }
+
+    /// Records an evaluation of `gate` whose source could not be read.
+    pub fn record_error(&mut self, gate: &str) -> Option<Breach> {
+        let c = self.counts.entry(gate.to_string()).or_default();
+        c.errors_in_a_row += 1;
+        (c.errors_in_a_row >= self.limits.consecutive_errors).then(|| Breach {
+            gate: gate.to_string(),
+            kind: BreachKind::ErrorsInARow,
+            count: c.errors_in_a_row,
+        })
     }
 }
 
@@ -489,6 +526,9 @@ pub enum Conclusion {
     Failed,
     /// A gate had no data and may wait for more: the evaluation does not count.
     Inconclusive,
+    /// A gate's source could not be read, within the error limit: the evaluation does not
+    /// count, and the window is not extended.
+    Errored,
     /// A failure limit was reached: roll back.
     Breached(Breach),
 }
@@ -504,11 +544,18 @@ pub fn conclude(
 ) -> Conclusion {
     let wait = policy == NoDataPolicy::Extend && may_extend;
     let mut breach = None;
-    let (mut failed, mut inconclusive) = (false, false);
+    let (mut failed, mut inconclusive, mut errored) = (false, false, false);
     for e in evaluations.iter_mut() {
         let is_failure = match e.outcome {
             GateOutcome::Pass => false,
             GateOutcome::Fail => true,
+            GateOutcome::Error => {
+                errored = true;
+                if let Some(b) = counter.record_error(&e.gate) {
+                    breach.get_or_insert(b);
+                }
+                continue;
+            }
             GateOutcome::NoData | GateOutcome::Inconclusive if wait => {
                 inconclusive = true;
                 e.detail.push_str("; the window is extended");
@@ -524,11 +571,12 @@ pub fn conclude(
             breach.get_or_insert(b);
         }
     }
-    match (breach, failed, inconclusive) {
-        (Some(b), _, _) => Conclusion::Breached(b),
-        (None, true, _) => Conclusion::Failed,
-        (None, false, true) => Conclusion::Inconclusive,
-        (None, false, false) => Conclusion::Passed,
+    match (breach, failed, inconclusive, errored) {
+        (Some(b), ..) => Conclusion::Breached(b),
+        (None, true, ..) => Conclusion::Failed,
+        (None, false, true, _) => Conclusion::Inconclusive,
+        (None, false, false, true) => Conclusion::Errored,
+        (None, false, false, false) => Conclusion::Passed,
     }
 }
 
@@ -858,6 +906,7 @@ mod tests {
         let limits = FailureLimits {
             cumulative: 10,
             consecutive: 2,
+            consecutive_errors: 4,
         };
         let mut c = FailureCounter::new(limits);
         // F P F: never two in a row.
@@ -867,7 +916,7 @@ mod tests {
         // Another gate's failure does not extend g's row.
         assert_eq!(c.record("h", true), None);
         let b = c.record("g", true).expect("two in a row");
-        assert_eq!((b.consecutive, b.count), (true, 2));
+        assert_eq!((b.kind, b.count), (BreachKind::FailuresInARow, 2));
         assert!(b.describe().contains("in a row"));
     }
 
@@ -876,6 +925,7 @@ mod tests {
         let limits = FailureLimits {
             cumulative: 3,
             consecutive: 3,
+            consecutive_errors: 4,
         };
         let mut c = FailureCounter::new(limits);
         // F P F P F: the longest row is 1, yet the third failure in all rolls back.
@@ -883,7 +933,7 @@ mod tests {
             assert_eq!(c.record("g", failed), None);
         }
         let b = c.record("g", true).expect("three in all");
-        assert_eq!((b.consecutive, b.count), (false, 3));
+        assert_eq!((b.kind, b.count), (BreachKind::FailuresInAll, 3));
         assert!(b.describe().contains("in all"));
     }
 
@@ -892,6 +942,7 @@ mod tests {
         let limits = FailureLimits {
             cumulative: 2,
             consecutive: 2,
+            consecutive_errors: 4,
         };
         let mut c = FailureCounter::new(limits);
         let mut e = vec![with(GateOutcome::NoData, "g")];
@@ -912,6 +963,7 @@ mod tests {
         let limits = FailureLimits {
             cumulative: 1,
             consecutive: 1,
+            consecutive_errors: 4,
         };
         let mut c = FailureCounter::new(limits);
         let mut e = vec![with(GateOutcome::Pass, "a"), with(GateOutcome::NoData, "g")];
@@ -933,6 +985,7 @@ mod tests {
         let limits = FailureLimits {
             cumulative: 5,
             consecutive: 5,
+            consecutive_errors: 4,
         };
         let mut c = FailureCounter::new(limits);
         let mut e = vec![with(GateOutcome::Fail, "a"), with(GateOutcome::NoData, "g")];
@@ -944,6 +997,53 @@ mod tests {
         assert_eq!(
             conclude(&mut e, NoDataPolicy::Extend, true, &mut c),
             Conclusion::Passed
+        );
+    }
+
+    #[test]
+    fn errors_count_in_a_row_toward_their_own_limit_and_a_reading_ends_the_row() {
+        let mut c = FailureCounter::new(FailureLimits {
+            cumulative: 1,
+            consecutive: 1,
+            consecutive_errors: 3,
+        });
+        let err = |c: &mut FailureCounter| {
+            let mut e = vec![with(GateOutcome::Pass, "a"), with(GateOutcome::Error, "g")];
+            conclude(&mut e, NoDataPolicy::Fail, true, c)
+        };
+        // An error is no failure, even under `fail` with limits of 1, and does not count.
+        assert_eq!(err(&mut c), Conclusion::Errored);
+        assert_eq!(err(&mut c), Conclusion::Errored);
+        // A reading (a pass) ends the row.
+        let mut e = vec![with(GateOutcome::Pass, "g")];
+        assert_eq!(
+            conclude(&mut e, NoDataPolicy::Fail, true, &mut c),
+            Conclusion::Passed
+        );
+        assert_eq!(err(&mut c), Conclusion::Errored);
+        assert_eq!(err(&mut c), Conclusion::Errored);
+        let Conclusion::Breached(b) = err(&mut c) else {
+            panic!("three errors in a row reach the limit of 3")
+        };
+        assert_eq!(
+            (b.gate.as_str(), b.kind, b.count),
+            ("g", BreachKind::ErrorsInARow, 3)
+        );
+        assert!(
+            b.describe().contains("could not be read"),
+            "{}",
+            b.describe()
+        );
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_read_is_an_error_and_an_empty_reading_no_data() {
+        let e = value(0.05, None, Err("`ranker-analyze` exited with 127"));
+        assert_eq!(e.outcome, GateOutcome::Error, "{e:?}");
+        assert!(e.detail.starts_with("error: "), "{}", e.detail);
+        assert_eq!(
+            value(0.05, None, Ok(r#"{"error_rate": null}"#)).outcome,
+            GateOutcome::NoData
         );
     }
 
@@ -1003,6 +1103,7 @@ mod tests {
         let mut counter = FailureCounter::new(FailureLimits {
             cumulative: 3,
             consecutive: 2,
+            consecutive_errors: 4,
         });
         assert_eq!(
             conclude(&mut evals, NoDataPolicy::Fail, true, &mut counter),
@@ -1016,12 +1117,15 @@ mod tests {
     }
 
     #[test]
-    fn a_value_gate_without_a_number_is_no_data_or_fails() {
+    fn a_value_gate_without_a_number_is_no_data_an_error_or_fails() {
         // Nothing measured yet (the analyzer saw no sampled request): no data.
-        for answer in [Ok(r#"{"error_rate": null}"#), Ok("{}"), Err("exit code 2")] {
+        for answer in [Ok(r#"{"error_rate": null}"#), Ok("{}")] {
             let e = value(0.05, None, answer);
             assert_eq!((e.outcome, e.canary), (GateOutcome::NoData, None), "{e:?}");
         }
+        // The analyzer could not run: an error, counted apart from failures.
+        let e = value(0.05, None, Err("exit code 2"));
+        assert_eq!((e.outcome, e.canary), (GateOutcome::Error, None), "{e:?}");
         // A broken analyzer is no reason to promote.
         for answer in [
             Ok("Traceback (most recent call last):"),
@@ -1200,13 +1304,13 @@ latency_count 4
     }
 
     #[test]
-    fn promql_gate_without_an_answer_or_a_sample_is_no_data() {
+    fn promql_gate_without_a_sample_is_no_data_and_without_an_answer_an_error() {
         let g = promql(Bound::Max(0.0));
         let e = promql_gate(&g, "q", Bound::Max(0.0), Ok(vec![]), whole());
         assert_eq!(e.outcome, GateOutcome::NoData, "{e:?}");
         assert!(e.detail.contains("no sample"), "{}", e.detail);
         let e = promql_gate(&g, "q", Bound::Max(0.0), Err("timed out".into()), whole());
-        assert_eq!(e.outcome, GateOutcome::NoData);
+        assert_eq!(e.outcome, GateOutcome::Error);
         assert!(e.detail.contains("timed out"), "{}", e.detail);
     }
 }

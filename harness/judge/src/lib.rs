@@ -8,6 +8,7 @@ pub mod canary;
 pub mod check;
 pub mod effect;
 pub mod end_state;
+pub mod incident;
 pub mod kill_switch;
 pub mod linearizability;
 pub mod monitoring;

@@ -9,7 +9,9 @@ use firedrill_types::summary::{
     RecoveryResult, Summary, SCHEMA,
 };
 
-use crate::{backup, check, end_state, kill_switch, linearizability, monitoring, slo, verdict};
+use crate::{
+    backup, check, end_state, incident, kill_switch, linearizability, monitoring, slo, verdict,
+};
 
 pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
     let ops = &facts.ops;
@@ -76,6 +78,17 @@ pub fn summarize(plan: &Plan, facts: &RunFacts) -> Summary {
             checks.push(kill_switch::check(&judged, &r.canary));
             r.kill_switch = Some(judged);
         }
+        r.incident = incident::rollout_plan(&plan.steps).and_then(|(id, rp)| {
+            incident::incident(
+                &r,
+                rp,
+                id,
+                &facts.steps,
+                &facts.effects,
+                ops,
+                facts.phases.recovery_start,
+            )
+        });
         r
     });
     // After the disaster the keys hold what the backup held: reads, and cas (which read

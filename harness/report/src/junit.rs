@@ -1,7 +1,8 @@
 //! junit.xml: the run as a test suite, for the test report views of CI systems.
 //!
 //! One suite named after the scenario. Test cases: one per step, one per SLO row, one for the
-//! data check, one for the read check, one per time to effect and one per extra check. A failure carries a short
+//! data check, one for the read check, one per rollout stage and rollback lever, one per time
+//! to effect and one per extra check. A failure carries a short
 //! message and, as its text, what someone needs to act on it: the step's error and output, the
 //! observed value against its limit, the offending writes and reads.
 
@@ -10,8 +11,8 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, EffectResult, PhaseResult, ReadResult, RolloutResult,
-    SloResult, StageResult, StepRecord, StepStatus, Summary, Verdict,
+    BackupResult, CheckResult, DataResult, EffectResult, LeverOutcome, LeverResult, PhaseResult,
+    ReadResult, RolloutResult, SloResult, StageResult, StepRecord, StepStatus, Summary, Verdict,
 };
 
 use crate::{first_line, millis, percent, run_clock, seconds_tenths, slo_value, view, ReportError};
@@ -60,6 +61,7 @@ pub fn suite(summary: &Summary, name: &str) -> TestSuite {
     }
     if let Some(r) = &summary.rollout {
         suite.add_test_cases(r.stages.iter().map(|s| stage_case(scenario, r, s)));
+        suite.add_test_cases(r.levers.iter().map(|l| lever_case(scenario, r, l)));
         suite.add_test_case(rollout_case(scenario, r));
     }
     suite.add_test_cases(
@@ -286,6 +288,50 @@ fn stage_case(scenario: &str, r: &RolloutResult, s: &StageResult) -> TestCase {
     verdict_case(case, scenario, "rollout", !rolled_back, &s.decision, text)
 }
 
+/// One case per rollback lever: one tried that did not restore service fails with why, one
+/// never tried is skipped.
+fn lever_case(scenario: &str, r: &RolloutResult, l: &LeverResult) -> TestCase {
+    let name = format!("rollback lever {}: {}", l.index, l.name);
+    if l.outcome == LeverOutcome::NotTried {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(match view::restoring_lever(r) {
+            Some(by) => format!(
+                "not tried: lever {} ({}) restored service",
+                by.index, by.name
+            ),
+            None => "not tried".to_string(),
+        });
+        let mut case = TestCase::new(name, status);
+        case.set_classname(format!("{scenario}.rollout"));
+        return case;
+    }
+    let at = |t: Option<u64>| t.map_or_else(|| "n/a".to_string(), run_clock);
+    let took = view::lever_took_ms(l);
+    let mut text = format!(
+        "{}: from {} to {} s on the run clock (took {})\n",
+        l.outcome.name(),
+        at(l.start),
+        at(l.end),
+        took.map_or_else(|| "n/a".to_string(), seconds_tenths),
+    );
+    if let Some(detail) = &l.detail {
+        text.push_str(&format!("{}\n", detail.trim_end()));
+    }
+    if r.expected_lever.as_ref() == Some(&l.name) {
+        text.push_str("the procedure expects this lever to restore service\n");
+    }
+    let message = l
+        .detail
+        .clone()
+        .unwrap_or_else(|| format!("lever {}: {}", l.name, l.outcome.name()));
+    let mut case = TestCase::new(name, TestCaseStatus::success());
+    if let (Some(start), Some(end)) = (l.start, l.end) {
+        case.set_time(Duration::from_micros(end.saturating_sub(start)));
+    }
+    let pass = view::lever_pass(l.outcome) != Some(false);
+    verdict_case(case, scenario, "rollout", pass, &message, text)
+}
+
 fn rollout_case(scenario: &str, r: &RolloutResult) -> TestCase {
     let message = format!(
         "rollout {}, expected {}",
@@ -505,6 +551,33 @@ mod tests {
             "never showed within 60.0 s of the start of step 5.3"
         );
         assert!(text.contains("from: 31.200 s\nat: never"), "{text}");
+    }
+
+    #[test]
+    fn each_rollback_lever_is_a_case() {
+        let xml = render(&fixtures::levers()).expect("junit");
+        let from = xml
+            .find("<testcase name=\"rollback lever 1")
+            .expect("lever cases");
+        let to = xml
+            .find("<testcase name=\"rollout: outcome as expected\"")
+            .expect("the outcome case");
+        insta::assert_snapshot!("levers", &xml[from..to]);
+
+        let suite = parse(&xml);
+        let (message, text) = failure_of(case(&suite, "rollback lever 1: Flag off"));
+        assert!(message.starts_with("step 5.3.2 `New requests are no longer sampled` failed"));
+        assert!(
+            text.contains("the procedure expects this lever to restore service"),
+            "{text}"
+        );
+        let restored = case(&suite, "rollback lever 2: Safe mode");
+        assert!(matches!(restored.status, TestCaseStatus::Success { .. }));
+        assert_eq!(restored.time, Some(Duration::from_millis(3_600)));
+        assert!(matches!(
+            case(&suite, "rollback lever 3: Redeploy").status,
+            TestCaseStatus::Skipped { .. }
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! later from `summary.json`, `history.jsonl` and `metrics/*.json`.
 
 pub mod html;
+pub mod incident;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
@@ -18,12 +19,15 @@ pub use reporter::{artifact_writers, Artifacts, Reporter};
 use std::io;
 use std::path::PathBuf;
 
+use firedrill_types::history::Micros;
 use firedrill_types::summary::{DataResult, ReadResult, StepRecord, StepStatus, Summary, Unit};
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const MARKDOWN_FILE: &str = "report.md";
 pub const JUNIT_FILE: &str = "junit.xml";
 pub const HTML_FILE: &str = "report.html";
+/// Written only when a rollout rolled back and the judge made its incident note.
+pub const INCIDENT_FILE: &str = "incident.md";
 
 /// Outputs longer than this many lines are folded so the page stays short.
 pub const FOLD_LINES: usize = 20;
@@ -164,6 +168,19 @@ fn wall_clock(rfc3339: &str) -> String {
             .to_string(),
         Err(_) => rfc3339.to_string(),
     }
+}
+
+/// A time on the run clock as the wall-clock time it was, `started_at` + `micros`, as RFC 3339
+/// in UTC with milliseconds; `None` when `started_at` does not parse.
+fn wall_clock_at(started_at: &str, micros: Micros) -> Option<String> {
+    let start = chrono::DateTime::parse_from_rfc3339(started_at).ok()?;
+    // Rounded to the millisecond as `run_clock` rounds, so the two forms agree.
+    let ms = i64::try_from((micros + 500) / 1000).ok()?;
+    let at = start + chrono::TimeDelta::milliseconds(ms);
+    Some(
+        at.with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
 }
 
 /// Text safe inside an HTML element or a quoted attribute value.
@@ -619,6 +636,10 @@ pub(crate) mod fixtures {
                 canary_requests_in_recovery: 0,
                 pass: true,
             }),
+            trigger: None,
+            levers: vec![],
+            expected_lever: None,
+            incident: None,
         });
         s
     }
@@ -732,6 +753,10 @@ pub(crate) mod fixtures {
             ),
             stages: vec![first, second],
             kill_switch: None,
+            trigger: None,
+            levers: vec![],
+            expected_lever: None,
+            incident: None,
         });
         s.effects = vec![
             EffectResult {
@@ -758,6 +783,158 @@ pub(crate) mod fixtures {
                 pass: false,
             },
         ];
+        s
+    }
+
+    /// [`staged`] rolled back by levers, fastest first: turning the flag off (the lever the
+    /// procedure expects to restore service) did not stop the sampling, safe mode did, and
+    /// the redeploy was never tried; with the judge's incident note.
+    pub fn levers() -> Summary {
+        let mut s = staged();
+        let unexpected =
+            "rollback: lever 1 `Flag off` was expected to restore service; lever 2 `Safe mode` did";
+        let never =
+            "the change never stopped within 60 s of step 5.3.1 `Turn the feature flag off`";
+        s.reasons = vec![unexpected.to_string()];
+        s.steps.truncate(s.steps.len() - 2);
+        let log = "log app /var/log/ranker/decisions.jsonl";
+        let set = |flag: &str| format!("docker exec app set-flag {flag}");
+        let mut rollback = [
+            step(
+                "5.3.1",
+                "Turn the feature flag off",
+                "",
+                &set("RANKER_FEATURE_ENABLED=false"),
+                "",
+            ),
+            step("5.3.2", "New requests are no longer sampled", "", log, ""),
+            step(
+                "5.4.1",
+                "Switch the ranker to safe mode",
+                "",
+                &set("RANKER_SAFE_MODE=true"),
+                "",
+            ),
+            step("5.4.2", "Sampled requests no longer fail", "", log, ""),
+        ];
+        for (r, (start, duration_ms)) in
+            rollback
+                .iter_mut()
+                .zip([(31.2, 100), (31.3, 60_000), (91.4, 200), (91.6, 3_400)])
+        {
+            r.started = seconds(start);
+            r.duration_ms = duration_ms;
+        }
+        rollback[1].status = StepStatus::Failed;
+        rollback[1].error = Some(never.to_string());
+        s.steps.extend(rollback);
+        s.effects[1].step = "5.3.2".to_string();
+        s.effects[1].after = "5.3.1".to_string();
+        s.effects.push(EffectResult {
+            step: "5.4.2".to_string(),
+            after: "5.4.1".to_string(),
+            from: seconds(91.4),
+            at: Some(seconds(93.8)),
+            time_to_effect_ms: Some(2_400.0),
+            limit_ms: 30_000.0,
+            line: Some(
+                "{\"ts\": 1733095211.8, \"strategy\": \"safe\", \"sampled\": false}".to_string(),
+            ),
+            pass: true,
+        });
+        let lever = |index: usize, name: &str, outcome: LeverOutcome, span: Option<(f64, f64)>| {
+            LeverResult {
+                index,
+                name: name.to_string(),
+                outcome,
+                start: span.map(|(from, _)| seconds(from)),
+                end: span.map(|(_, to)| seconds(to)),
+                detail: None,
+            }
+        };
+        let mut flag_off = lever(1, "Flag off", LeverOutcome::NotRestored, Some((31.2, 91.3)));
+        flag_off.detail = Some(format!(
+            "step 5.3.2 `New requests are no longer sampled` failed: {never}"
+        ));
+        let action = |step: &str, name: &str, status: StepStatus, lever: &str| IncidentAction {
+            step: step.to_string(),
+            name: name.to_string(),
+            status,
+            lever: Some(lever.to_string()),
+        };
+        let r = s.rollout.as_mut().expect("staged rolls out");
+        r.trigger = Some(RolloutTrigger::Gate {
+            stage: 2,
+            gate: "sampled requests do not fail".to_string(),
+            limit: "1 failed evaluation".to_string(),
+        });
+        r.levers = vec![
+            flag_off,
+            lever(2, "Safe mode", LeverOutcome::Restored, Some((91.4, 95.0))),
+            lever(3, "Redeploy", LeverOutcome::NotTried, None),
+        ];
+        r.expected_lever = Some("Flag off".to_string());
+        r.incident = Some(IncidentResult {
+            stage: 2,
+            stage_name: "sample 5 %".to_string(),
+            stage_start: seconds(26.0),
+            trigger: "gate `sampled requests do not fail`".to_string(),
+            metric: Some("/error_rate of `ranker-analyze --window 5` on app".to_string()),
+            value: Some(1.0),
+            limit: Some(0.01),
+            detail: "/error_rate is 1, must be at most 0.01 (fails above 0.05)".to_string(),
+            first_observed: seconds(28.0),
+            decided: seconds(31.0),
+            actions: vec![
+                action(
+                    "5.3.1",
+                    "Turn the feature flag off",
+                    StepStatus::Passed,
+                    "Flag off",
+                ),
+                action(
+                    "5.3.2",
+                    "New requests are no longer sampled",
+                    StepStatus::Failed,
+                    "Flag off",
+                ),
+                action(
+                    "5.4.1",
+                    "Switch the ranker to safe mode",
+                    StepStatus::Passed,
+                    "Safe mode",
+                ),
+                action(
+                    "5.4.2",
+                    "Sampled requests no longer fail",
+                    StepStatus::Passed,
+                    "Safe mode",
+                ),
+            ],
+            restored: Some(seconds(95.0)),
+            time_to_restore_ms: Some(64_000.0),
+            effects: vec![
+                IncidentEffect {
+                    step: "5.3.2".to_string(),
+                    time_to_effect_ms: None,
+                    limit_ms: 60_000.0,
+                    pass: false,
+                },
+                IncidentEffect {
+                    step: "5.4.2".to_string(),
+                    time_to_effect_ms: Some(2_400.0),
+                    limit_ms: 30_000.0,
+                    pass: true,
+                },
+            ],
+            impact: IncidentImpact {
+                from: seconds(26.0),
+                to: seconds(95.0),
+                ops: 16_560,
+                errors: 414,
+                error_rate: 414.0 / 16_560.0,
+            },
+        });
         s
     }
 
@@ -1025,5 +1202,18 @@ mod tests {
             "2025-03-14 09:26:53 UTC"
         );
         assert_eq!(wall_clock("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn a_time_on_the_run_clock_is_dated_from_the_start() {
+        assert_eq!(
+            wall_clock_at("2025-03-14T10:26:53+01:00", 31_000_500).as_deref(),
+            Some("2025-03-14T09:27:24.001Z")
+        );
+        assert_eq!(
+            wall_clock_at("2025-03-14T09:26:53Z", 1_234_567).as_deref(),
+            Some("2025-03-14T09:26:54.235Z")
+        );
+        assert_eq!(wall_clock_at("yesterday", 0), None);
     }
 }

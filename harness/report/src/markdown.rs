@@ -244,6 +244,9 @@ fn rollout(out: &mut String, r: &view::Rollout) {
     if let Some(f) = &r.failure {
         out.push_str(&format!("**Rolled back:** {}\n\n", f.trim()));
     }
+    if let Some(file) = r.incident {
+        out.push_str(&format!("Incident note: [{file}]({file})\n\n"));
+    }
     table(out, &r.stages);
     if !r.evaluations.rows.is_empty() {
         out.push_str(&format!(
@@ -260,6 +263,14 @@ fn rollout(out: &mut String, r: &view::Rollout) {
             k.sentence
         ));
     }
+    if let Some(l) = &r.levers {
+        out.push_str("### Rollback levers\n\n");
+        if let Some(u) = &l.unexpected {
+            out.push_str(&format!("❌ {}\n\n", u.sentence(code)));
+        }
+        table(out, &l.table);
+        out.push_str(&format!("{}\n\n", l.note));
+    }
 }
 
 fn table_section(out: &mut String, s: &view::TableSection) {
@@ -275,7 +286,7 @@ fn table_section(out: &mut String, s: &view::TableSection) {
 }
 
 /// A table and the blank line after it; every cell is escaped for its column.
-fn table(out: &mut String, t: &Table) {
+pub(crate) fn table(out: &mut String, t: &Table) {
     out.push('|');
     for (heading, _) in t.columns {
         out.push_str(&format!(" {heading} |"));
@@ -294,20 +305,22 @@ fn table(out: &mut String, t: &Table) {
             let text = match c {
                 Cell::Text(t) => cell(t),
                 Cell::Code(t) => cell(&code(t)),
-                Cell::Mark { pass, word } => format!(
-                    "{} {word}",
-                    match pass {
-                        Some(true) => "✅",
-                        Some(false) => "❌",
-                        None => "⚪",
-                    }
-                ),
+                Cell::Mark { pass, word } => format!("{} {word}", mark(*pass)),
             };
             out.push_str(&format!(" {text} |"));
         }
         out.push('\n');
     }
     out.push('\n');
+}
+
+/// A judgement's mark: `None` when there was nothing to judge.
+pub(crate) fn mark(pass: Option<bool>) -> &'static str {
+    match pass {
+        Some(true) => "✅",
+        Some(false) => "❌",
+        None => "⚪",
+    }
 }
 
 fn pass_mark(pass: bool) -> &'static str {
@@ -545,6 +558,21 @@ mod tests {
         assert!(!md.contains("## Canary rollout"));
         // Without a `log` step, no time to effect.
         assert!(!render(&fixtures::procedures()).contains("## Time to effect"));
+    }
+
+    #[test]
+    fn rollback_levers_and_the_incident_note() {
+        let md = render(&fixtures::levers());
+        let from = md
+            .find("## Staged rollout")
+            .expect("a staged rollout section");
+        let to = md
+            .find("## Time to effect")
+            .expect("a time to effect section");
+        insta::assert_snapshot!("levers", &md[from..to]);
+        // Without levers or an incident, neither appears.
+        let staged = render(&fixtures::staged());
+        assert!(!staged.contains("Rollback levers") && !staged.contains("incident.md"));
     }
 
     #[test]

@@ -190,7 +190,7 @@ fn records<'a>(summary: &'a Summary, id: &str) -> Vec<&'a StepRecord> {
         .collect()
 }
 
-fn mark(status: StepStatus) -> &'static str {
+pub(crate) fn mark(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Passed => "✅",
         StepStatus::Failed => "❌",
@@ -198,7 +198,7 @@ fn mark(status: StepStatus) -> &'static str {
     }
 }
 
-fn status_word(status: StepStatus) -> &'static str {
+pub(crate) fn status_word(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Passed => "passed",
         StepStatus::Failed => "failed",
@@ -369,7 +369,7 @@ fn uncovered(out: &mut String, blocks: &[Uncovered]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{failing, passing};
+    use crate::fixtures::{failing, levers, passing};
 
     const PAGE: &str = "---\nname: x\n---\n\n# Title\n\nIntro.\n\n## 1. First\n\n```sh {node=a}\necho hi\n```\n\n```text {output}\nhi\n```\n\n## Rollback\n\n```sh {node=a}\ntrue\n```\n\n## Last drill\n\n<!-- firedrill:results -->\nold\n<!-- /firedrill:results -->\n";
 
@@ -439,5 +439,19 @@ mod tests {
         assert!(md.contains("❌ FAIL"), "{md}");
         assert!(md.contains("failed**"), "{md}");
         assert!(md.contains("**Failed:**"), "{md}");
+    }
+
+    #[test]
+    fn the_drill_details_show_the_levers_and_link_the_incident_note() {
+        let md = render(&levers(), &page());
+        let details = md.split("# Drill details").nth(1).expect("the details");
+        assert!(
+            details.contains("Incident note: [incident.md](incident.md)\n"),
+            "{details}"
+        );
+        assert!(
+            details.contains("### Rollback levers\n\n❌ Lever 1 `Flag off` was expected"),
+            "{details}"
+        );
     }
 }

@@ -11,8 +11,8 @@ use firedrill_types::monitoring::PanelSeries;
 use firedrill_types::summary::Summary;
 
 use crate::page::{self, Page};
-use crate::{html, junit, markdown, ReportError};
-use crate::{HTML_FILE, JUNIT_FILE, MARKDOWN_FILE, SUMMARY_FILE};
+use crate::{html, incident, junit, markdown, ReportError};
+use crate::{HTML_FILE, INCIDENT_FILE, JUNIT_FILE, MARKDOWN_FILE, SUMMARY_FILE};
 
 /// What a run leaves behind besides its summary: where its files go and its operations.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +33,8 @@ pub trait Reporter {
     fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError>;
 }
 
-type Render = Box<dyn Fn(&Summary, &Artifacts<'_>) -> Result<String, ReportError> + Send>;
+/// A file's text; `None`: the run has nothing for that file, which is then not written.
+type Render = Box<dyn Fn(&Summary, &Artifacts<'_>) -> Result<Option<String>, ReportError> + Send>;
 
 /// One file of the output directory, rendered from the summary (and the history).
 struct ArtifactWriter {
@@ -43,27 +44,31 @@ struct ArtifactWriter {
 
 impl Reporter for ArtifactWriter {
     fn finish(&mut self, summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError> {
-        let text = (self.render)(summary, artifacts)?;
+        let Some(text) = (self.render)(summary, artifacts)? else {
+            return Ok(());
+        };
         let path = artifacts.dir.join(self.file);
         fs::write(&path, text).map_err(|source| ReportError::Write { path, source })
     }
 }
 
-/// The writers of summary.json, report.md, junit.xml and report.html, in that order. For a
-/// Markdown runbook, `page` makes report.md the runbook page itself ([`page::render`]).
+/// The writers of summary.json, report.md, junit.xml, report.html and incident.md, in that
+/// order; incident.md only when a rollback made an incident. For a Markdown runbook, `page`
+/// makes report.md the runbook page itself ([`page::render`]).
 pub fn artifact_writers(page: Option<Page>) -> Vec<Box<dyn Reporter + Send>> {
     let markdown: Render = match page {
-        Some(page) => Box::new(move |s, _| Ok(page::render(s, &page))),
-        None => Box::new(|s, _| Ok(markdown::render(s))),
+        Some(page) => Box::new(move |s, _| Ok(Some(page::render(s, &page)))),
+        None => Box::new(|s, _| Ok(Some(markdown::render(s)))),
     };
-    let writers: [(&'static str, Render); 4] = [
-        (SUMMARY_FILE, Box::new(|s, _| summary_json(s))),
+    let writers: [(&'static str, Render); 5] = [
+        (SUMMARY_FILE, Box::new(|s, _| summary_json(s).map(Some))),
         (MARKDOWN_FILE, markdown),
-        (JUNIT_FILE, Box::new(|s, _| junit::render(s))),
+        (JUNIT_FILE, Box::new(|s, _| junit::render(s).map(Some))),
         (
             HTML_FILE,
-            Box::new(|s, a| Ok(html::render(s, a.ops, a.panels))),
+            Box::new(|s, a| Ok(Some(html::render(s, a.ops, a.panels)))),
         ),
+        (INCIDENT_FILE, Box::new(|s, _| Ok(incident::render(s)))),
     ];
     writers
         .into_iter()
@@ -82,11 +87,46 @@ fn summary_json(summary: &Summary) -> Result<String, ReportError> {
 mod tests {
     use super::*;
     use crate::fixtures;
+    use firedrill_types::summary::RolloutOutcome;
 
     fn write_all(summary: &Summary, artifacts: &Artifacts<'_>) -> Result<(), ReportError> {
         artifact_writers(None)
             .iter_mut()
             .try_for_each(|w| w.finish(summary, artifacts))
+    }
+
+    #[test]
+    fn the_incident_note_is_written_only_when_a_rollback_made_one() {
+        let write = |summary: &Summary| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let artifacts = Artifacts {
+                dir: dir.path(),
+                ops: &[],
+                panels: &[],
+            };
+            write_all(summary, &artifacts).expect("the writers");
+            fs::read_to_string(dir.path().join(INCIDENT_FILE)).ok()
+        };
+        let rolled_back = fixtures::levers();
+        let note = write(&rolled_back);
+        assert!(note.is_some());
+        assert_eq!(note, incident::render(&rolled_back));
+
+        let mut promoted = fixtures::levers();
+        let r = promoted.rollout.as_mut().expect("a rollout");
+        r.outcome = Some(RolloutOutcome::Promoted);
+        r.expected = RolloutOutcome::Promoted;
+        r.failure = None;
+        r.trigger = None;
+        r.levers.clear();
+        r.expected_lever = None;
+        r.incident = None;
+        assert_eq!(
+            write(&promoted),
+            None,
+            "no incident.md for a promoted rollout"
+        );
+        assert_eq!(write(&fixtures::passing()), None, "nor without a rollout");
     }
 
     #[test]

@@ -4,14 +4,14 @@
 
 use firedrill_types::monitoring::MonitoringResult;
 use firedrill_types::summary::{
-    BackupResult, CheckResult, DataResult, EffectResult, GateOutcome, KillSwitchResult, LoadStats,
-    NodeRecord, PhaseResult, ReadResult, RecoveryResult, RolloutResult, StageResult, StepOutput,
-    StepRecord, StepStatus, Summary, Verdict,
+    BackupResult, CheckResult, DataResult, EffectResult, GateOutcome, KillSwitchResult,
+    LeverOutcome, LeverResult, LoadStats, NodeRecord, PhaseResult, ReadResult, RecoveryResult,
+    RolloutResult, StageResult, StepOutput, StepRecord, StepStatus, Summary, Verdict,
 };
 
 use crate::{
     capitalized, data_sentence, first_line, millis, percent, plural, reads_sentence, run_clock,
-    seconds_from_ms, seconds_tenths, slo_value, tally, wall_clock, FOLD_LINES,
+    seconds_from_ms, seconds_tenths, slo_value, tally, wall_clock, FOLD_LINES, INCIDENT_FILE,
 };
 
 /// How much of a log line the time to effect quotes: enough to recognise it.
@@ -457,6 +457,10 @@ pub struct Rollout {
     pub stages: Table,
     pub evaluations: Table,
     pub kill_switch: Option<KillSwitch>,
+    /// A rollback of levers; `None` for a kill switch.
+    pub levers: Option<Levers>,
+    /// The incident note beside the report, when the rollback made one.
+    pub incident: Option<&'static str>,
 }
 
 /// Where a canary rollout shifts the traffic.
@@ -469,6 +473,133 @@ pub struct KillSwitch {
     pub pass: bool,
     /// `(step 7.1) at 27.100 s: the canary served its last request …`.
     pub sentence: String,
+}
+
+/// The levers a rollback tried, fastest first, and whether the one that restored service is
+/// the one the procedure expects.
+pub struct Levers {
+    /// Set when the expected lever did not restore service.
+    pub unexpected: Option<UnexpectedLever>,
+    pub table: Table,
+    pub note: &'static str,
+}
+
+/// The lever the procedure expects to restore service, and the one that did.
+pub struct UnexpectedLever {
+    pub expected: LeverName,
+    /// `None`: no lever restored service.
+    pub restored_by: Option<LeverName>,
+}
+
+pub struct LeverName {
+    /// `None`: the summary lists no lever of that name.
+    pub index: Option<usize>,
+    pub name: String,
+}
+
+impl LeverName {
+    /// `lever 2 `Safe mode``, the name through `code` (each report marks code its own way).
+    fn words(&self, code: &impl Fn(&str) -> String) -> String {
+        match self.index {
+            Some(i) => format!("lever {i} {}", code(&self.name)),
+            None => format!("lever {}", code(&self.name)),
+        }
+    }
+}
+
+impl UnexpectedLever {
+    /// `Lever 1 `Flag off` was expected to restore service; lever 2 `Safe mode` did.`
+    pub fn sentence(&self, code: impl Fn(&str) -> String) -> String {
+        let did = match &self.restored_by {
+            Some(l) => format!("{} did", l.words(&code)),
+            None => "no lever did".to_string(),
+        };
+        capitalized(&format!(
+            "{} was expected to restore service; {did}.",
+            self.expected.words(&code)
+        ))
+    }
+}
+
+/// The lever whose verification passed, if one did.
+pub fn restoring_lever(r: &RolloutResult) -> Option<&LeverResult> {
+    r.levers
+        .iter()
+        .find(|l| l.outcome == LeverOutcome::Restored)
+}
+
+/// `Some(lever)` when `expected_lever` is set and did not restore service.
+pub fn unexpected_lever(r: &RolloutResult) -> Option<UnexpectedLever> {
+    let expected = r.expected_lever.as_ref()?;
+    let restored = restoring_lever(r);
+    if restored.is_some_and(|l| &l.name == expected) {
+        return None;
+    }
+    let name = |l: &LeverResult| LeverName {
+        index: Some(l.index),
+        name: l.name.clone(),
+    };
+    Some(UnexpectedLever {
+        expected: r.levers.iter().find(|l| &l.name == expected).map_or_else(
+            || LeverName {
+                index: None,
+                name: expected.clone(),
+            },
+            name,
+        ),
+        restored_by: restored.map(name),
+    })
+}
+
+/// A lever's outcome as a judgement: restored passes, one tried in vain fails, and one never
+/// tried was not judged.
+pub fn lever_pass(outcome: LeverOutcome) -> Option<bool> {
+    match outcome {
+        LeverOutcome::Restored => Some(true),
+        LeverOutcome::NotRestored | LeverOutcome::Failed => Some(false),
+        LeverOutcome::NotTried => None,
+    }
+}
+
+/// From the lever's first step to the end of its last verification step, in milliseconds;
+/// `None` when it was not tried.
+pub fn lever_took_ms(l: &LeverResult) -> Option<f64> {
+    Some(l.end?.saturating_sub(l.start?) as f64 / 1000.0)
+}
+
+fn levers(r: &RolloutResult) -> Option<Levers> {
+    const COLUMNS: &[Column] = &[
+        ("#", Align::Right),
+        ("Lever", Align::Left),
+        ("Outcome", Align::Left),
+        ("Took", Align::Right),
+        ("Detail", Align::Wrap),
+    ];
+    let rows = r
+        .levers
+        .iter()
+        .map(|l| {
+            vec![
+                Cell::Text(l.index.to_string()),
+                Cell::text(&l.name),
+                Cell::Mark {
+                    pass: lever_pass(l.outcome),
+                    word: l.outcome.name(),
+                },
+                Cell::Text(lever_took_ms(l).map_or_else(|| "—".to_string(), seconds_tenths)),
+                Cell::text(l.detail.as_deref().map_or("—", str::trim)),
+            ]
+        })
+        .collect();
+    (!r.levers.is_empty()).then(|| Levers {
+        unexpected: unexpected_lever(r),
+        table: Table {
+            columns: COLUMNS,
+            rows,
+        },
+        note: "Tried in order, fastest first, until one's verification passed; took: from the \
+               lever's first step to the end of its last verification step.",
+    })
 }
 
 /// A rollout by configuration: its stages run steps (set a flag, restart) and hold, so there
@@ -570,7 +701,9 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
                     pass: match e.outcome {
                         GateOutcome::Pass => Some(true),
                         GateOutcome::Fail => Some(false),
-                        GateOutcome::NoData | GateOutcome::Inconclusive => None,
+                        GateOutcome::NoData | GateOutcome::Inconclusive | GateOutcome::Error => {
+                            None
+                        }
                     },
                     word: gate_outcome(e.outcome),
                 },
@@ -609,6 +742,8 @@ pub fn rollout(r: &RolloutResult) -> Rollout {
             rows: evaluations,
         },
         kill_switch: r.kill_switch.as_ref().map(kill_switch),
+        levers: levers(r),
+        incident: r.incident.is_some().then_some(INCIDENT_FILE),
     }
 }
 
@@ -638,6 +773,7 @@ pub fn gate_outcome(outcome: GateOutcome) -> &'static str {
         GateOutcome::Fail => "fail",
         GateOutcome::NoData => "no data",
         GateOutcome::Inconclusive => "inconclusive",
+        GateOutcome::Error => "error",
     }
 }
 
@@ -700,7 +836,7 @@ pub fn step_name<'a>(steps: &'a [StepRecord], id: &str) -> Option<&'a str> {
 }
 
 /// `5.4 New requests are no longer sampled`, or the bare id of a step the summary lacks.
-fn step_title(steps: &[StepRecord], id: &str) -> String {
+pub(crate) fn step_title(steps: &[StepRecord], id: &str) -> String {
     match step_name(steps, id) {
         Some(name) => format!("{id} {name}"),
         None => id.to_string(),
@@ -1041,6 +1177,64 @@ mod tests {
             ]
         );
         assert!(effects(&[], &s.steps).is_none());
+    }
+
+    #[test]
+    fn the_levers_say_which_restored_service_and_which_was_expected() {
+        let mut r = fixtures::levers().rollout.expect("a rollout");
+        let levers = levers_of(&r);
+        let code = |name: &str| format!("`{name}`");
+        let sentence = |l: &Levers| l.unexpected.as_ref().map(|u| u.sentence(code));
+        assert_eq!(
+            sentence(&levers).as_deref(),
+            Some("Lever 1 `Flag off` was expected to restore service; lever 2 `Safe mode` did.")
+        );
+        assert_eq!(
+            levers.table.rows[0][2..4],
+            [
+                Cell::mark(false, "restored", "not restored"),
+                Cell::text("60.1 s"),
+            ]
+        );
+        assert_eq!(
+            levers.table.rows[2][2..4],
+            [
+                Cell::Mark {
+                    pass: None,
+                    word: "not tried"
+                },
+                Cell::text("—")
+            ]
+        );
+        // The expected lever restored service: nothing to say.
+        r.expected_lever = Some("Safe mode".to_string());
+        assert!(sentence(&levers_of(&r)).is_none());
+        // None did, or the expected one is not among them.
+        r.levers[1].outcome = LeverOutcome::NotRestored;
+        r.expected_lever = Some("Restart".to_string());
+        assert_eq!(
+            sentence(&levers_of(&r)).as_deref(),
+            Some("Lever `Restart` was expected to restore service; no lever did.")
+        );
+        r.levers.clear();
+        assert!(rollout(&r).levers.is_none());
+    }
+
+    fn levers_of(r: &RolloutResult) -> Levers {
+        rollout(r).levers.expect("levers")
+    }
+
+    #[test]
+    fn a_gate_whose_source_failed_is_an_error_not_a_failure() {
+        let mut r = fixtures::staged().rollout.expect("a rollout");
+        r.stages[1].evaluations[0].outcome = GateOutcome::Error;
+        assert_eq!(
+            rollout(&r).evaluations.rows[2][7],
+            Cell::Mark {
+                pass: None,
+                word: "error"
+            }
+        );
     }
 
     #[test]

@@ -113,4 +113,6 @@ pub struct FailureLimits {
     pub cumulative: u32,
     /// Roll back at this many failed evaluations of one gate in a row.
     pub consecutive: u32,
+    /// Roll back when one gate's source could not be read this many times in a row.
+    pub consecutive_errors: u32,
 }

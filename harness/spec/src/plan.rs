@@ -42,6 +42,7 @@ const DEFAULT_MIN_SAMPLES: u64 = 10;
 const DEFAULT_MAX_EXTENSIONS: u32 = 5;
 const DEFAULT_FAILURE_LIMIT: u32 = 3;
 const DEFAULT_CONSECUTIVE_FAILURE_LIMIT: u32 = 2;
+const DEFAULT_CONSECUTIVE_ERROR_LIMIT: u32 = 4;
 const DEFAULT_KILL_SWITCH_WITHIN: Duration = Duration::from_secs(60);
 /// A `log` step's `stops`: how long no matching line may come.
 const DEFAULT_QUIET: Duration = Duration::from_secs(5);
@@ -156,11 +157,52 @@ pub struct RolloutPlan {
     pub no_data: NoDataPolicy,
     pub max_extensions: u32,
     pub limits: FailureLimits,
+    /// Judged at every stage; a configuration stage may add its own.
     pub gates: Vec<Gate>,
-    pub kill_switch: PlannedStep,
-    pub kill_switch_within: Duration,
-    pub rollback: Vec<PlannedStep>,
+    pub rollback: RollbackPlan,
     pub expect: RolloutOutcome,
+}
+
+/// What a failing stage sets off.
+#[derive(Debug, Clone)]
+pub enum RollbackPlan {
+    /// The kill switch, the limit on its time to effect (measured for traffic rollouts),
+    /// then the other steps.
+    KillSwitch {
+        kill_switch: Box<PlannedStep>,
+        within: Duration,
+        steps: Vec<PlannedStep>,
+    },
+    /// Levers tried in order until one's verification passes; `restored_by` is the index of
+    /// the one that must.
+    Levers {
+        levers: Vec<LeverPlan>,
+        restored_by: usize,
+    },
+}
+
+impl RollbackPlan {
+    /// Every step of the rollback, in the order they would run.
+    pub fn steps(&self) -> Vec<&PlannedStep> {
+        match self {
+            RollbackPlan::KillSwitch {
+                kill_switch, steps, ..
+            } => std::iter::once(kill_switch.as_ref()).chain(steps).collect(),
+            RollbackPlan::Levers { levers, .. } => levers
+                .iter()
+                .flat_map(|l| l.steps.iter().chain(&l.verify))
+                .collect(),
+        }
+    }
+}
+
+/// A rollback lever: its steps (numbered `<rollout>.<lever>.<n>`), then its verification,
+/// numbered on after them.
+#[derive(Debug, Clone)]
+pub struct LeverPlan {
+    pub name: String,
+    pub steps: Vec<PlannedStep>,
+    pub verify: Vec<PlannedStep>,
 }
 
 /// How a traffic rollout moves the load between the canary and the baseline.
@@ -184,10 +226,20 @@ pub enum StagePlan {
         name: String,
         steps: Vec<PlannedStep>,
         hold: Duration,
+        /// Judged in this stage only, beside the rollout's gates.
+        gates: Vec<Gate>,
     },
 }
 
 impl StagePlan {
+    /// The stage's own gates (judged beside the rollout's).
+    pub fn gates(&self) -> &[Gate] {
+        match self {
+            StagePlan::Config { gates, .. } => gates,
+            StagePlan::Traffic(_) => &[],
+        }
+    }
+
     /// "5 %", or the stage's name.
     pub fn label(&self) -> String {
         match self {
@@ -1211,14 +1263,25 @@ impl Planner<'_> {
             consecutive: a
                 .consecutive_failure_limit
                 .unwrap_or(DEFAULT_CONSECUTIVE_FAILURE_LIMIT),
+            consecutive_errors: a
+                .consecutive_error_limit
+                .unwrap_or(DEFAULT_CONSECUTIVE_ERROR_LIMIT),
         };
-        if evaluations == 0 || limits.cumulative == 0 || limits.consecutive == 0 {
-            self.problem(spec, "rollout.analysis: `evaluations`, `failure_limit` and `consecutive_failure_limit` must be at least 1".into());
+        if evaluations == 0
+            || limits.cumulative == 0
+            || limits.consecutive == 0
+            || limits.consecutive_errors == 0
+        {
+            self.problem(spec, "rollout.analysis: `evaluations`, `failure_limit`, `consecutive_failure_limit` and `consecutive_error_limit` must be at least 1".into());
         }
-        if r.gates.is_empty() {
+        let ungated = r.stages.iter().any(|st| match st {
+            StageSpec::Config(c) => c.gates.is_empty(),
+            StageSpec::Traffic(_) => true,
+        });
+        if r.gates.is_empty() && ungated {
             self.problem(
                 spec,
-                "rollout.gates is empty: a rollout without gates promotes anything".into(),
+                "rollout.gates is empty and a stage has no `gates` of its own: a stage without gates promotes anything".into(),
             );
         }
         let gates: Vec<Gate> = r
@@ -1248,7 +1311,7 @@ impl Planner<'_> {
             (None, Vec::new())
         };
         if traffic.is_none() {
-            for g in &gates {
+            for g in gates.iter().chain(stages.iter().flat_map(StagePlan::gates)) {
                 let relative = match g.kind {
                     GateKind::ErrorRate {
                         max_over_baseline, ..
@@ -1266,32 +1329,15 @@ impl Planner<'_> {
             Some(_) => 1,
             None => stages.len() + 1,
         };
-        let ks = &r.rollback.kill_switch;
-        if ks.for_each.is_some() || ks.rollout.is_some() {
-            self.problem(
-                ks,
-                "the kill switch is one action: not a `for_each` or a `rollout`".into(),
-            );
-            return None;
-        }
-        let kill_switch = self.plan_step(ks, format!("{id}.{first}"), vars)?;
-        let mut rollback = Vec::new();
-        self.plan_steps(
-            &r.rollback.steps,
-            &format!("{id}."),
-            first + 1,
-            vars,
-            &mut rollback,
-        );
+        let rollback = self.rollback(spec, id, first, traffic.is_some(), r, vars)?;
         let stage_steps = stages.iter().flat_map(|st| match st {
             StagePlan::Config { steps, .. } => steps.as_slice(),
             StagePlan::Traffic(_) => &[],
         });
-        let nested = std::iter::once(&kill_switch)
-            .chain(&rollback)
-            .chain(stage_steps);
-        if nested
-            .clone()
+        if rollback
+            .steps()
+            .into_iter()
+            .chain(stage_steps)
             .any(|s| !s.begins.is_empty() || !s.ends.is_empty())
         {
             self.problem(spec, "`marks` cannot be used inside a rollback".into());
@@ -1307,10 +1353,103 @@ impl Planner<'_> {
             max_extensions: a.max_extensions.unwrap_or(DEFAULT_MAX_EXTENSIONS),
             limits,
             gates,
-            kill_switch,
-            kill_switch_within: r.rollback.within.unwrap_or(DEFAULT_KILL_SWITCH_WITHIN),
             rollback,
             expect: r.expect,
+        })
+    }
+
+    /// The rollback: a kill switch and steps, numbered `<id>.<first>` on, or levers, each
+    /// `<id>.<first + k>` with its steps and then its verification under it.
+    fn rollback(
+        &mut self,
+        spec: &StepSpec,
+        id: &str,
+        first: usize,
+        traffic: bool,
+        r: &RolloutSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<RollbackPlan> {
+        let rb = &r.rollback;
+        let Some(ks) = &rb.kill_switch else {
+            return self.levers(spec, id, first, traffic, r, vars);
+        };
+        if !rb.levers.is_empty() || rb.restored_by.is_some() {
+            self.problem(spec, "rollout.rollback: give a `kill_switch` (and `steps`), or `levers` tried in order, not both".into());
+        }
+        if ks.for_each.is_some() || ks.rollout.is_some() {
+            self.problem(
+                ks,
+                "the kill switch is one action: not a `for_each` or a `rollout`".into(),
+            );
+            return None;
+        }
+        let kill_switch = self.plan_step(ks, format!("{id}.{first}"), vars)?;
+        let mut steps = Vec::new();
+        self.plan_steps(&rb.steps, &format!("{id}."), first + 1, vars, &mut steps);
+        Some(RollbackPlan::KillSwitch {
+            kill_switch: Box::new(kill_switch),
+            within: rb.within.unwrap_or(DEFAULT_KILL_SWITCH_WITHIN),
+            steps,
+        })
+    }
+
+    fn levers(
+        &mut self,
+        spec: &StepSpec,
+        id: &str,
+        first: usize,
+        traffic: bool,
+        r: &RolloutSpec,
+        vars: &BTreeMap<String, String>,
+    ) -> Option<RollbackPlan> {
+        let rb = &r.rollback;
+        if rb.levers.is_empty() {
+            self.problem(spec, "rollout.rollback needs a `kill_switch`, or `levers` tried in order (each `{ name, steps, verify }`)".into());
+            return None;
+        }
+        if traffic {
+            self.problem(spec, "rollout.rollback: a traffic rollout needs a `kill_switch` (its time to effect is the canary's last request); `levers` are for configuration stages".into());
+        }
+        if !rb.steps.is_empty() || rb.within.is_some() {
+            self.problem(spec, "rollout.rollback: `steps` and `within` go with a `kill_switch`; with `levers`, each lever has its own `steps` and `verify`".into());
+        }
+        let mut names = BTreeSet::new();
+        let mut levers = Vec::new();
+        for (k, l) in rb.levers.iter().enumerate() {
+            if !names.insert(l.name.as_str()) {
+                self.problem(
+                    spec,
+                    format!("rollout.rollback: two levers are named `{}`", l.name),
+                );
+            }
+            if l.steps.is_empty() || l.verify.is_empty() {
+                self.problem(spec, format!("rollback lever `{}` needs `steps` that apply it and `verify` steps that prove service is back", l.name));
+            }
+            let prefix = format!("{id}.{}.", first + k);
+            let (mut steps, mut verify) = (Vec::new(), Vec::new());
+            self.plan_steps(&l.steps, &prefix, 1, vars, &mut steps);
+            self.plan_steps(&l.verify, &prefix, l.steps.len() + 1, vars, &mut verify);
+            levers.push(LeverPlan {
+                name: l.name.clone(),
+                steps,
+                verify,
+            });
+        }
+        let restored_by = match &rb.restored_by {
+            None => 0,
+            Some(name) => {
+                match rb.levers.iter().position(|l| &l.name == name) {
+                    Some(i) => i,
+                    None => {
+                        self.problem(spec, format!("rollout.rollback.restored_by: no lever is named `{name}` (levers: {})", rb.levers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")));
+                        0
+                    }
+                }
+            }
+        };
+        Some(RollbackPlan::Levers {
+            levers,
+            restored_by,
         })
     }
 
@@ -1413,10 +1552,21 @@ impl Planner<'_> {
             }
             let mut steps = Vec::new();
             self.plan_steps(&c.steps, &format!("{id}.{}.", i + 1), 1, vars, &mut steps);
+            let gates: Vec<Gate> = c
+                .gates
+                .iter()
+                .filter_map(|g| self.gate(spec, g, vars))
+                .collect();
+            for g in &gates {
+                if r.gates.iter().any(|rg| rg.name == g.name) {
+                    self.problem(spec, format!("rollout stage `{}`: gate `{}` is already a gate of every stage; give the stage's its own name", c.name, g.name));
+                }
+            }
             out.push(StagePlan::Config {
                 name: c.name.clone(),
                 steps,
                 hold: c.hold.unwrap_or_default(),
+                gates,
             });
         }
         out
@@ -2034,8 +2184,14 @@ pub fn all_steps(steps: &[PlannedStep]) -> Vec<&PlannedStep> {
     for s in steps {
         all.push(s);
         if let Action::Rollout(r) = &s.action {
-            all.push(&r.kill_switch);
-            all.extend(all_steps(&r.rollback));
+            for st in &r.stages {
+                if let StagePlan::Config { steps, .. } = st {
+                    all.extend(all_steps(steps));
+                }
+            }
+            for st in r.rollback.steps() {
+                all.extend(all_steps(std::slice::from_ref(st)));
+            }
         }
         if let Action::Background(b) = &s.action {
             all.extend(all_steps(&b.steps));
@@ -2564,9 +2720,15 @@ mod tests {
         assert!(
             matches!(&r.stages[0], StagePlan::Config { hold, .. } if *hold == Duration::from_secs(20))
         );
-        assert_eq!(r.kill_switch.id, "1.3");
-        assert_eq!(r.rollback[0].id, "1.4");
-        let Action::Log(l) = &r.rollback[0].action else {
+        let RollbackPlan::KillSwitch {
+            kill_switch, steps, ..
+        } = &r.rollback
+        else {
+            panic!()
+        };
+        assert_eq!(kill_switch.id, "1.3");
+        assert_eq!(steps[0].id, "1.4");
+        let Action::Log(l) = &steps[0].action else {
             panic!()
         };
         // By default the line is awaited after the step before: the kill switch.
@@ -2584,6 +2746,131 @@ mod tests {
                 fail_beyond: Some(0.1),
             }
         );
+    }
+
+    /// CONFIG_ROLLOUT with per-stage gates and a rollback of levers.
+    fn levers_rollout() -> String {
+        let ks = "      rollback:\n        kill_switch: { name: Turn it off, exec: { node: etcd1, command: 'echo off' } }\n        steps:\n          - name: Skipped from now on\n            log: { node: etcd1, file: /log.jsonl, time: /ts, stops: { json: { /status: applied } }, within: 60s }\n";
+        assert!(CONFIG_ROLLOUT.contains(ks));
+        let levers = "      rollback:
+        levers:
+          - name: Flag off
+            steps: [{ name: Post the flag, exec: { node: etcd1, command: 'echo off' } }]
+            verify:
+              - { name: Config without it, exec: { node: etcd1, command: 'echo ok' } }
+              - { name: Analyzer is clean, exec: { node: etcd1, command: 'echo ok' } }
+          - name: Safe mode
+            steps: [{ name: Post safe mode, exec: { node: etcd1, command: 'echo safe' } }]
+            verify: [{ name: Config is safe, exec: { node: etcd1, command: 'echo ok' } }]
+";
+        CONFIG_ROLLOUT.replace(ks, levers).replace(
+            "          hold: 20s\n",
+            "          hold: 20s\n          gates:\n            - { name: mismatch (1 %), command: { node: etcd1, command: analyze }, value: /mismatch_rate, max: 0.15 }\n",
+        )
+    }
+
+    #[test]
+    fn levers_are_numbered_after_the_stages_with_their_verification_under_each() {
+        let plan = plan_steps_of(&levers_rollout()).unwrap();
+        let Action::Rollout(r) = &plan.steps[0].action else {
+            panic!()
+        };
+        let RollbackPlan::Levers {
+            levers,
+            restored_by,
+        } = &r.rollback
+        else {
+            panic!("{:?}", r.rollback)
+        };
+        assert_eq!(*restored_by, 0);
+        let ids = |l: &LeverPlan| -> (Vec<String>, Vec<String>) {
+            (
+                l.steps.iter().map(|s| s.id.clone()).collect(),
+                l.verify.iter().map(|s| s.id.clone()).collect(),
+            )
+        };
+        assert_eq!(
+            ids(&levers[0]),
+            (vec!["1.3.1".into()], vec!["1.3.2".into(), "1.3.3".into()])
+        );
+        assert_eq!(
+            ids(&levers[1]),
+            (vec!["1.4.1".into()], vec!["1.4.2".into()])
+        );
+        // The first stage judges its own gate beside the rollout's; the second only those.
+        assert_eq!(r.stages[0].gates().len(), 1);
+        assert_eq!(r.stages[0].gates()[0].name, "mismatch (1 %)");
+        assert!(r.stages[1].gates().is_empty());
+        // Every step, stages' and levers' too, is visible to validation and images.
+        assert!(all_steps(&plan.steps).iter().any(|s| s.id == "1.4.2"));
+        assert!(all_steps(&plan.steps).iter().any(|s| s.id == "1.2.1"));
+        let named = levers_rollout().replace(
+            "        levers:\n",
+            "        restored_by: Safe mode\n        levers:\n",
+        );
+        let plan = plan_steps_of(&named).unwrap();
+        let Action::Rollout(r) = &plan.steps[0].action else {
+            panic!()
+        };
+        assert!(matches!(
+            r.rollback,
+            RollbackPlan::Levers { restored_by: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn levers_and_stage_gates_say_what_is_wrong() {
+        let text = levers_rollout();
+        let bad = |from: &str, to: &str| {
+            assert!(text.contains(from), "{from}");
+            problems_of(&text.replace(from, to)).join("\n")
+        };
+        let p = bad("        levers:\n", "        kill_switch: { name: Off, exec: { node: etcd1, command: 'echo off' } }\n        levers:\n");
+        assert!(
+            p.contains("a `kill_switch` (and `steps`), or `levers` tried in order, not both"),
+            "{p}"
+        );
+        let p = bad(
+            "        levers:\n",
+            "        restored_by: Redeploy\n        levers:\n",
+        );
+        assert!(
+            p.contains("no lever is named `Redeploy` (levers: Flag off, Safe mode)"),
+            "{p}"
+        );
+        let p = bad("            verify: [{ name: Config is safe, exec: { node: etcd1, command: 'echo ok' } }]\n", "            verify: []\n");
+        assert!(
+            p.contains("rollback lever `Safe mode` needs `steps` that apply it and `verify` steps"),
+            "{p}"
+        );
+        let p = bad("name: Safe mode", "name: Flag off");
+        assert!(p.contains("two levers are named `Flag off`"), "{p}");
+        let p = bad("name: mismatch (1 %)", "name: served errors");
+        assert!(
+            p.contains("gate `served errors` is already a gate of every stage"),
+            "{p}"
+        );
+        let p = bad(
+            "/mismatch_rate, max: 0.15",
+            "/mismatch_rate, max: 0.15, fail_below: 1",
+        );
+        assert!(p.contains("fail_below"), "{p}");
+        let p = bad(
+            "    rollout:\n",
+            "    rollout:\n      analysis: { consecutive_error_limit: 0 }\n",
+        );
+        assert!(
+            p.contains("`consecutive_error_limit` must be at least 1"),
+            "{p}"
+        );
+        // Gates only in some stages leave the others ungated.
+        let ungated = text.replace(
+            "      gates:\n        - name: analyzer error rate\n          command: { node: etcd1, command: analyze --window 10 }\n          value: /error_rate\n          max: 0.05\n          fail_above: 0.1\n        - { name: served errors, error_rate: { max: 0.02 } }\n",
+            "      gates: []\n",
+        );
+        assert_ne!(ungated, text);
+        let p = problems_of(&ungated).join("\n");
+        assert!(p.contains("a stage has no `gates` of its own"), "{p}");
     }
 
     #[test]

@@ -635,6 +635,10 @@ pub struct ConfigStageSpec {
     /// evaluations have passed (default 0).
     #[serde(default, with = "humantime_serde")]
     pub hold: Option<Duration>,
+    /// Gates judged in this stage only, beside the rollout's: thresholds that tighten
+    /// from stage to stage.
+    #[serde(default)]
+    pub gates: Vec<GateSpec>,
 }
 
 impl<'de> Deserialize<'de> for StageSpec {
@@ -689,6 +693,9 @@ pub struct AnalysisSpec {
     pub failure_limit: Option<u32>,
     /// Roll back at this many failed evaluations of one gate in a row (default 2).
     pub consecutive_failure_limit: Option<u32>,
+    /// Roll back when one gate's source could not be read this many evaluations in a row
+    /// (default 4, as Argo Rollouts' consecutiveErrorLimit).
+    pub consecutive_error_limit: Option<u32>,
 }
 
 /// One gate: a name and exactly one of `error_rate`, `latency`, `metric`, `promql`,
@@ -776,13 +783,31 @@ pub struct MetricGateSpec {
 pub struct RollbackSpec {
     /// The step that stops traffic to the canary; its time to effect is measured (to the
     /// last request the canary served) and gated by `within`.
-    pub kill_switch: Box<StepSpec>,
+    pub kill_switch: Option<Box<StepSpec>>,
     /// Default 60s.
     #[serde(default, with = "humantime_serde")]
     pub within: Option<Duration>,
     /// Run after the kill switch, e.g. revert the canary's version.
     #[serde(default)]
     pub steps: Vec<StepSpec>,
+    /// Instead of a kill switch: levers tried in order, fastest first, each applied and
+    /// then verified, until one restores service (configuration rollouts).
+    #[serde(default)]
+    pub levers: Vec<LeverSpec>,
+    /// The lever that must restore service (default the first): one restored by a later
+    /// lever fails the procedure, since its faster levers do not work.
+    pub restored_by: Option<String>,
+}
+
+/// A rollback lever: steps that apply it, and steps that prove service is restored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeverSpec {
+    pub name: String,
+    pub steps: Vec<StepSpec>,
+    /// Must all pass for the lever to count as restoring service (waits with timeouts,
+    /// expectations on the config endpoint, the decision log).
+    pub verify: Vec<StepSpec>,
 }
 
 /// A wait for a line written after an earlier step, in a node's output (Docker's own

@@ -375,6 +375,148 @@ pub struct RolloutResult {
     pub failure: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_switch: Option<KillSwitchResult>,
+    /// What set the rollback off: the gate that reached its limit, or the stage step that
+    /// failed (`None` when promoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<RolloutTrigger>,
+    /// A rollback of levers: each lever tried, fastest first, until one's verification
+    /// passed; the ones after it are `not_tried`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levers: Vec<LeverResult>,
+    /// The lever the procedure says restores service (the first, unless `restored_by`
+    /// names another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_lever: Option<String>,
+    /// The incident a rollback makes, filled by the judge from the run (incident.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentResult>,
+}
+
+/// Why a rollout rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RolloutTrigger {
+    /// A gate reached a failure or error limit.
+    Gate {
+        /// 1-based index of the stage.
+        stage: usize,
+        gate: String,
+        /// The limit it reached, in words ("2 failed evaluations in a row").
+        limit: String,
+    },
+    /// A step of a configuration stage failed (a smoke-test row, a partial deployment).
+    Step { stage: usize, step: String },
+}
+
+/// One rollback lever: applied by its steps, then proven by its verification steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeverResult {
+    /// 1-based, in the order they are tried.
+    pub index: usize,
+    pub name: String,
+    pub outcome: LeverOutcome,
+    /// When its first step began and its last verification step ended (run clock); `None`
+    /// when not tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Micros>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Micros>,
+    /// Why it did not restore service: the step that failed and its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeverOutcome {
+    /// Applied, and its verification passed: service restored.
+    Restored,
+    /// Applied, but its verification failed: the next lever was tried.
+    NotRestored,
+    /// One of its own steps failed: the next lever was tried.
+    Failed,
+    /// An earlier lever restored service.
+    NotTried,
+}
+
+impl LeverOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            LeverOutcome::Restored => "restored",
+            LeverOutcome::NotRestored => "not restored",
+            LeverOutcome::Failed => "failed",
+            LeverOutcome::NotTried => "not tried",
+        }
+    }
+}
+
+/// The incident note of a rollback, every field recounted from the run's artifacts: the
+/// stage, the trigger, when it was first seen, what was done, how fast it took effect and
+/// what the load saw meanwhile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentResult {
+    /// 1-based stage index and its label ("sample 5 %", "25 %").
+    pub stage: usize,
+    pub stage_name: String,
+    pub stage_start: Micros,
+    /// The gate (or step) that set the rollback off, and what it judged.
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// The trigger gate's value at its last evaluation, and its limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    pub detail: String,
+    /// The first evaluation of the trigger gate in the stage that did not pass (for a step,
+    /// the step's start).
+    pub first_observed: Micros,
+    /// When the rollback was decided: the stage's end.
+    pub decided: Micros,
+    /// The rollback's steps that ran, by id and name, with their status, in order (the
+    /// kill switch first, or each lever's steps).
+    pub actions: Vec<IncidentAction>,
+    /// When service was back: the restoring lever's end, else the rollback's last step's end.
+    pub restored: Option<Micros>,
+    /// From the decision to `restored`.
+    pub time_to_restore_ms: Option<f64>,
+    /// The rollback's measured times to effect: its `log` steps, or the kill switch's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<IncidentEffect>,
+    /// The load from the stage's start to `restored` (the end of the procedure without one).
+    pub impact: IncidentImpact,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentAction {
+    pub step: String,
+    pub name: String,
+    pub status: StepStatus,
+    /// The lever it belongs to, for a rollback of levers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lever: Option<String>,
+}
+
+/// One time to effect of a rollback: the step that measured it (the `log` step, or the
+/// kill switch of a traffic rollout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEffect {
+    pub step: String,
+    /// `None`: the change never showed.
+    pub time_to_effect_ms: Option<f64>,
+    pub limit_ms: f64,
+    pub pass: bool,
+}
+
+/// Operations returned in `[from, to)`: how many, how many failed or are unknown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentImpact {
+    pub from: Micros,
+    pub to: Micros,
+    pub ops: u64,
+    pub errors: u64,
+    pub error_rate: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,6 +552,10 @@ pub enum GateOutcome {
     /// A value between a gate's success and failure conditions (Argo Rollouts'
     /// inconclusive): the analysis's `no_data` policy decides, as for no data.
     Inconclusive,
+    /// The gate's source could not be read (the analyzer exited non-zero, the endpoint or
+    /// Prometheus did not answer): counts toward `consecutive_error_limit`, not as a
+    /// failure (Argo Rollouts' error).
+    Error,
 }
 
 /// One gate judged over one window.

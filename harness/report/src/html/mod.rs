@@ -340,6 +340,12 @@ fn rollout(out: &mut String, r: &view::Rollout) {
     if let Some(f) = &r.failure {
         out.push_str(&format!("<p>Rolled back: {}</p>\n", esc(f)));
     }
+    if let Some(file) = r.incident {
+        out.push_str(&format!(
+            "<p>Incident note: <a href=\"{0}\">{0}</a></p>\n",
+            esc(file)
+        ));
+    }
     table(out, &r.stages);
     if !r.evaluations.rows.is_empty() {
         out.push_str(&format!(
@@ -355,6 +361,15 @@ fn rollout(out: &mut String, r: &view::Rollout) {
             result(Some(k.pass), if k.pass { "in time" } else { "too slow" }),
             esc(&k.sentence),
         ));
+    }
+    if let Some(l) = &r.levers {
+        out.push_str("<h3>Rollback levers</h3>\n");
+        if let Some(u) = &l.unexpected {
+            let sentence = u.sentence(|name| format!("<code>{}</code>", esc(name)));
+            out.push_str(&format!("<p>{}</p>\n", result(Some(false), &sentence)));
+        }
+        table(out, &l.table);
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", l.note));
     }
     out.push_str("</section>\n");
 }
@@ -588,6 +603,41 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains("stage 2: 0 %"));
+    }
+
+    #[test]
+    fn rollback_levers_and_the_incident_note() {
+        let page = render(&fixtures::levers(), &[], &[]);
+        let rollout = page
+            .split("<section id=\"rollout\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("a rollout section");
+        assert!(
+            rollout.contains("<p>Incident note: <a href=\"incident.md\">incident.md</a></p>"),
+            "{rollout}"
+        );
+        let levers = rollout
+            .split("<h3>Rollback levers</h3>\n")
+            .nth(1)
+            .expect("a levers table");
+        assert!(
+            levers.starts_with(
+                "<p><span class=\"result fail\">✗ Lever 1 <code>Flag off</code> was expected to \
+             restore service; lever 2 <code>Safe mode</code> did.</span></p>\n<table>"
+            ),
+            "{levers}"
+        );
+        assert!(
+            levers.contains(
+                "<tr><td class=\"num\">2</td><td>Safe mode</td><td><span class=\"result pass\">✓ \
+             restored</span></td><td class=\"num\">3.6 s</td><td class=\"text\">—</td></tr>"
+            ),
+            "{levers}"
+        );
+        assert!(levers.contains("<td>Redeploy</td><td>not tried</td><td class=\"num\">—</td>"));
+        let staged = render(&fixtures::staged(), &[], &[]);
+        assert!(!staged.contains("Rollback levers") && !staged.contains("incident.md"));
     }
 
     #[test]

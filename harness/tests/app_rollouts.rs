@@ -423,3 +423,48 @@ fn an_analyzer_that_cannot_run_rolls_the_stage_back_at_its_error_limit() {
         "the rollout ended rolled_back, but the scenario expects promoted",
     );
 }
+
+#[test]
+fn a_build_within_shadow_thresholds_is_stopped_where_they_tighten_and_the_kill_switch_shows_on_the_config_endpoint(
+) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, s, out) = drill(
+        "examples/ranker/scenarios/sabotage/strategy-promotion-too-slow.yaml",
+        7,
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(s.verdict, Verdict::Fail);
+    let r = s.rollout.as_ref().unwrap();
+    assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
+    // Shadow's 100 ms let the 60 ms path through, on numbers it read...
+    let shadow: Vec<f64> = r.stages[0]
+        .evaluations
+        .iter()
+        .filter(|e| {
+            e.gate == "shadow - sampled requests stay fast" && e.outcome == GateOutcome::Pass
+        })
+        .filter_map(|e| e.canary)
+        .collect();
+    assert!(
+        shadow.len() >= 3 && shadow.iter().all(|v| *v > 50.0 && *v <= 100.0),
+        "{shadow:?}"
+    );
+    // ...internal's 50 ms stopped it.
+    assert_eq!(r.stages.len(), 2, "{r:#?}");
+    let i = incident(r, &s, out.path());
+    assert_eq!((i.stage, i.stage_name.as_str()), (2, "internal"));
+    assert_eq!(i.trigger, "gate `internal - sampled requests stay fast`");
+    assert!(i.value.unwrap() > 50.0 && i.limit == Some(50.0), "{i:#?}");
+    // The kill switch took effect on the config endpoint.
+    for name in [
+        "Kill switch - turn the feature off now",
+        "The config endpoint no longer offers reranker-v2",
+    ] {
+        assert_eq!(step(&s, name).status, StepStatus::Passed, "{name}");
+    }
+    assert!(i.restored.is_some(), "{i:#?}");
+    reason(
+        &s,
+        "the rollout ended rolled_back, but the scenario expects promoted",
+    );
+}

@@ -16,12 +16,24 @@ const RUNBOOK: &str = "examples/ranker/runbooks/sample-rate-rollout.md";
 const ANALYZER_GATE: &str = "sampled requests do not fail";
 const EFFECT_STEP: &str = "New requests are no longer sampled";
 
+/// Drills one of the ranker example's pages (seed 7), one at a time: the run must exit with
+/// `code` and its verdict say so (0: pass, 1: fail).
+fn drill_ranker(page: &str, code: i32) -> (Summary, tempfile::TempDir) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, s, out) = drill(page, 7);
+    assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
+    let verdict = if code == 0 {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    assert_eq!(s.verdict, verdict, "{:#?}", s.reasons);
+    (s, out)
+}
+
 #[test]
 fn a_healthy_new_path_is_promoted_stage_by_stage_after_each_hold() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill(RUNBOOK, 7);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    let (s, _out) = drill_ranker(RUNBOOK, 0);
     let r = s.rollout.as_ref().expect("the rollout's record");
     assert_eq!(r.outcome, Some(RolloutOutcome::Promoted), "{r:#?}");
     let names: Vec<&str> = r
@@ -67,10 +79,7 @@ fn a_healthy_new_path_is_promoted_stage_by_stage_after_each_hold() {
 
 #[test]
 fn a_new_path_that_fails_is_stopped_at_the_first_stage_and_the_kill_switch_takes_effect() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill("examples/ranker/scenarios/sabotage/new-path-errors.yaml", 7);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Fail);
+    let (s, _out) = drill_ranker("examples/ranker/scenarios/sabotage/new-path-errors.yaml", 1);
     reason(
         &s,
         "the rollout ended rolled_back, but the scenario expects promoted",
@@ -119,13 +128,10 @@ fn a_new_path_that_fails_is_stopped_at_the_first_stage_and_the_kill_switch_takes
 
 #[test]
 fn a_kill_switch_that_is_never_applied_fails_its_time_to_effect() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill(
+    let (s, _out) = drill_ranker(
         "examples/ranker/scenarios/sabotage/kill-switch-without-restart.yaml",
-        7,
+        1,
     );
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Fail);
     // The gates did their part: this scenario expects the rollback.
     let r = s.rollout.as_ref().unwrap();
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack));
@@ -146,13 +152,10 @@ fn a_kill_switch_that_is_never_applied_fails_its_time_to_effect() {
 
 #[test]
 fn a_failing_row_of_the_smoke_pack_fails_its_stage_and_rolls_back() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill(
+    let (s, _out) = drill_ranker(
         "examples/ranker/scenarios/sabotage/smoke-pack-row-fails.yaml",
-        7,
+        1,
     );
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Fail);
     let r = s.rollout.as_ref().unwrap();
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
     assert_eq!(r.stages.len(), 1, "{r:#?}");
@@ -216,10 +219,7 @@ fn incident<'a>(r: &'a RolloutResult, s: &Summary, dir: &std::path::Path) -> &'a
 
 #[test]
 fn the_strategy_is_promoted_through_stages_whose_thresholds_tighten() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("examples/ranker/runbooks/strategy-promotion.md", 7);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    let (s, out) = drill_ranker("examples/ranker/runbooks/strategy-promotion.md", 0);
     let r = s.rollout.as_ref().expect("the rollout's record");
     assert_eq!(r.outcome, Some(RolloutOutcome::Promoted), "{r:#?}");
     let names: Vec<&str> = r
@@ -272,10 +272,7 @@ fn the_strategy_is_promoted_through_stages_whose_thresholds_tighten() {
 
 #[test]
 fn a_first_deploy_runs_its_smoke_pack_at_every_stage_and_is_promoted() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill("examples/ranker/runbooks/first-deploy.md", 7);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    let (s, _out) = drill_ranker("examples/ranker/runbooks/first-deploy.md", 0);
     let r = s.rollout.as_ref().expect("the rollout's record");
     assert_eq!(r.outcome, Some(RolloutOutcome::Promoted), "{r:#?}");
     let names: Vec<&str> = r
@@ -320,10 +317,7 @@ fn a_first_deploy_runs_its_smoke_pack_at_every_stage_and_is_promoted() {
 
 #[test]
 fn a_broken_build_is_rolled_back_by_its_first_lever_and_the_incident_note_says_so() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill("examples/ranker/scenarios/rollback-by-first-lever.yaml", 7);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Pass, "{:#?}", s.reasons);
+    let (s, out) = drill_ranker("examples/ranker/scenarios/rollback-by-first-lever.yaml", 0);
     let r = s.rollout.as_ref().unwrap();
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
     assert_eq!(r.stages.len(), 2, "stopped at 10 %: {r:#?}");
@@ -356,13 +350,10 @@ fn a_broken_build_is_rolled_back_by_its_first_lever_and_the_incident_note_says_s
 
 #[test]
 fn a_first_lever_that_does_not_restore_service_fails_and_the_report_shows_the_second_did() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill(
+    let (s, out) = drill_ranker(
         "examples/ranker/scenarios/sabotage/first-lever-does-not-restore.yaml",
-        7,
+        1,
     );
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Fail);
     let r = s.rollout.as_ref().unwrap();
     // The gates did their part: the procedure expects the rollback.
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
@@ -390,13 +381,10 @@ fn a_first_lever_that_does_not_restore_service_fails_and_the_report_shows_the_se
 
 #[test]
 fn an_analyzer_that_cannot_run_rolls_the_stage_back_at_its_error_limit() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, _out) = drill(
+    let (s, _out) = drill_ranker(
         "examples/ranker/scenarios/sabotage/analyzer-cannot-run.yaml",
-        7,
+        1,
     );
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Fail);
     let r = s.rollout.as_ref().unwrap();
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
     // Every evaluation of the analyzer gate was an error, never a pass nor a failure.
@@ -427,13 +415,10 @@ fn an_analyzer_that_cannot_run_rolls_the_stage_back_at_its_error_limit() {
 #[test]
 fn a_build_within_shadow_thresholds_is_stopped_where_they_tighten_and_the_kill_switch_shows_on_the_config_endpoint(
 ) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (run, s, out) = drill(
+    let (s, out) = drill_ranker(
         "examples/ranker/scenarios/sabotage/strategy-promotion-too-slow.yaml",
-        7,
+        1,
     );
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(s.verdict, Verdict::Fail);
     let r = s.rollout.as_ref().unwrap();
     assert_eq!(r.outcome, Some(RolloutOutcome::RolledBack), "{r:#?}");
     // Shadow's 100 ms let the 60 ms path through, on numbers it read...

@@ -1420,6 +1420,7 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
             };
             let ops = ops_since(&ctx.history, window.start);
             let mut evaluations = Vec::new();
+            let mut answers: Vec<(&ValueSource, Result<String, String>)> = Vec::new();
             for g in r.gates.iter().chain(plan.gates()) {
                 evaluations.push(match &g.kind {
                     GateKind::Metric(m) => {
@@ -1437,7 +1438,18 @@ async fn rollout(step: &PlannedStep, r: &RolloutPlan, ctx: &mut StepContext<'_>)
                         bound,
                         fail_beyond,
                     } => {
-                        let answer = measure(ctx, source).await;
+                        // Gates reading the same analyzer or endpoint share one answer per
+                        // evaluation: the same numbers, and one run of the command, not one
+                        // per gate.
+                        let known = answers.iter().find(|(s, _)| *s == source);
+                        let answer = match known {
+                            Some((_, a)) => a.clone(),
+                            None => {
+                                let a = measure(ctx, source).await;
+                                answers.push((source, a.clone()));
+                                a
+                            }
+                        };
                         canary::value_gate(
                             g,
                             &source.describe(),

@@ -167,6 +167,8 @@ refused! {
     rollout_stages_that_shrink: "rollout-stages-shrink.yaml" at "rollout-stages-shrink.yaml:7:";
     rollout_canary_also_in_the_baseline: "rollout-canary-in-baseline.yaml" at "rollout-canary-in-baseline.yaml:7:";
     rollout_stage_above_all_the_traffic: "rollout-stage-above-100.yaml" at "rollout-stage-above-100.yaml:7:";
+    rollout_with_levers_and_a_kill_switch: "rollout-levers-and-kill-switch.yaml" at "rollout-levers-and-kill-switch.yaml:7:";
+    rollout_restored_by_an_unknown_lever: "rollout-restored-by-unknown-lever.yaml" at "rollout-restored-by-unknown-lever.yaml:7:";
     unknown_mark: "marks-unknown-mark.yaml" at "marks-unknown-mark.yaml:8:";
     // Backgrounds, stalls and conditions.
     unknown_key_inside_a_background: "background-unknown-key.yaml" at "background-unknown-key.yaml:10:";

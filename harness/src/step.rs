@@ -13,7 +13,7 @@ use crate::fault::{Faults, Partition};
 use crate::prometheus::Prometheus;
 use crate::stall;
 use firedrill_judge::canary::{self, Backends, Conclusion, FailureCounter, Window};
-use firedrill_judge::effect;
+use firedrill_judge::{effect, levers};
 use firedrill_spec::gate::{GateKind, MetricGate, ValueSource};
 use firedrill_spec::plan::{
     substitute, Action, BackgroundPlan, Capture, Expectation, Fallback, LineMatch, LogPlan,
@@ -1593,7 +1593,7 @@ async fn roll_back(
     result: &mut RolloutResult,
     ctx: &mut StepContext<'_>,
 ) -> Option<String> {
-    let (levers, restored_by) = match &r.rollback {
+    let (plan, restored_by) = match &r.rollback {
         RollbackPlan::KillSwitch {
             kill_switch,
             within,
@@ -1620,7 +1620,7 @@ async fn roll_back(
         } => (levers, *restored_by),
     };
     let mut restored: Option<usize> = None;
-    for (k, lever) in levers.iter().enumerate() {
+    for (k, lever) in plan.iter().enumerate() {
         let mut res = LeverResult {
             index: k + 1,
             name: lever.name.clone(),
@@ -1661,43 +1661,7 @@ async fn roll_back(
         res.end = Some(ctx.now());
         result.levers.push(res);
     }
-    let says = |l: &LeverResult| {
-        format!(
-            "lever {} `{}` {} ({})",
-            l.index,
-            l.name,
-            match l.outcome {
-                LeverOutcome::Failed => "failed",
-                _ => "did not restore service",
-            },
-            l.detail.as_deref().unwrap_or("no detail")
-        )
-    };
-    match restored {
-        None => Some(format!(
-            "no rollback lever restored service: {}",
-            result
-                .levers
-                .iter()
-                .map(says)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-        Some(k) if k > restored_by => Some(format!(
-            "{}; lever {} `{}` did, so the procedure's faster lever does not work",
-            says(&result.levers[restored_by]),
-            k + 1,
-            levers[k].name
-        )),
-        Some(k) if k < restored_by => Some(format!(
-            "lever {} `{}` restored service, so lever {} `{}`, which the procedure says restores it, was not drilled",
-            k + 1,
-            levers[k].name,
-            restored_by + 1,
-            levers[restored_by].name
-        )),
-        Some(_) => None,
-    }
+    levers::verdict(&result.levers, restored_by)
 }
 
 /// A nested step that failed: its id, and why in words.

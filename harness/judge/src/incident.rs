@@ -56,7 +56,13 @@ pub fn incident(
         restored: None,
         time_to_restore_ms: None,
         effects: Vec::new(),
-        impact: impact(ops, stage.start, end),
+        impact: IncidentImpact {
+            from: stage.start,
+            to: end,
+            ops: 0,
+            errors: 0,
+            error_rate: 0.0,
+        },
     };
     match trigger {
         RolloutTrigger::Gate { gate, .. } => {
@@ -140,6 +146,7 @@ pub fn incident(
     note.time_to_restore_ms = note
         .restored
         .map(|t| t.saturating_sub(note.decided) as f64 / 1000.0);
+    // Counted once service's end is known: a pass over the whole history.
     note.impact = impact(ops, stage.start, note.restored.unwrap_or(end));
     note.effects = effects
         .iter()

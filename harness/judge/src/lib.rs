@@ -10,6 +10,7 @@ pub mod effect;
 pub mod end_state;
 pub mod incident;
 pub mod kill_switch;
+pub mod levers;
 pub mod linearizability;
 pub mod monitoring;
 pub mod slo;
